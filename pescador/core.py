@@ -1,0 +1,339 @@
+"""The Streamer: a lazy, restartable wrapper around a source of items."""
+
+import copy
+import functools
+import inspect
+import numbers
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from .exceptions import PescadorError
+
+__all__ = ["Streamer", "streamable"]
+
+
+def check_max_iter(max_iter, name="max_iter"):
+    """Return ``max_iter`` as an int (or None), or raise `PescadorError`."""
+    if max_iter is None:
+        return None
+    if (isinstance(max_iter, numbers.Integral)
+            and not isinstance(max_iter, bool) and max_iter >= 0):
+        return int(max_iter)
+    raise PescadorError(
+        "Invalid {}={!r} ({}): expected None or a non-negative int".format(
+            name, max_iter, type(max_iter).__name__))
+
+
+def _describe(obj):
+    name = getattr(obj, "__qualname__", None)
+    if name is None:
+        return "{!r} ({})".format(obj, type(obj).__name__)
+    return "{} {}".format(type(obj).__name__, name)
+
+
+class Streamer:
+    """A lazy, restartable wrapper around a source of items.
+
+    A Streamer holds a *recipe* for a stream, not the stream itself: each
+    iteration builds a fresh generator from the recipe, so a single Streamer
+    can be iterated many times, even concurrently, and can be pickled and
+    shipped to another process. A generator only takes memory while it is
+    being iterated (while the Streamer is *active*).
+
+    Parameters
+    ----------
+    streamer : generator function, iterable, or iterator
+        The source of items:
+
+        - a generator function, called as ``streamer(*args, **kwargs)`` at
+          each activation;
+        - any iterable (a list, a tuple, a string, another `Streamer`, a
+          mux), iterated afresh at each activation;
+        - an iterator object, such as a generator object. An iterator can be
+          consumed only once: a second iteration of the Streamer yields what
+          the first left over (usually nothing).
+    *args, **kwargs
+        Passed to ``streamer`` when it is a generator function.
+
+    Attributes
+    ----------
+    streamer, args, kwargs
+        As given.
+    active : int
+        The number of open activations of this Streamer: truthy while any
+        iteration of it is running.
+
+    Raises
+    ------
+    PescadorError
+        If ``streamer`` is neither a generator function nor an iterable
+        (for instance a plain function without ``yield``, or a number).
+
+    See Also
+    --------
+    streamable : a decorator that makes a generator function return
+        Streamers.
+
+    Notes
+    -----
+    ``with streamer as active:`` returns an independent deep copy of the
+    Streamer (``active.is_activated_copy`` is True) and counts one open
+    activation on the original until the block ends. Two activations never
+    share state. Iteration methods do this for you.
+
+    ``copy.copy`` is shallow. ``copy.deepcopy`` deep-copies ``streamer`` and
+    ``kwargs`` and shares ``args`` (a tuple), except that an iterator source
+    is shared, since an iterator cannot be copied.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> def count(n):
+    ...     for i in range(n):
+    ...         yield {'x': i}
+    >>> stream = pescador.Streamer(count, 3)
+    >>> list(stream)
+    [{'x': 0}, {'x': 1}, {'x': 2}]
+    >>> [item['x'] for item in stream.iterate(max_iter=2)]
+    [0, 1]
+    >>> [item['x'] for item in stream.cycle(max_iter=7)]
+    [0, 1, 2, 0, 1, 2, 0]
+    >>> list(pescador.Streamer('abc'))
+    ['a', 'b', 'c']
+    """
+
+    def __init__(self, streamer, *args, **kwargs):
+        streamer = getattr(streamer, "_pescador_streamable", streamer)
+        if not (inspect.isgeneratorfunction(streamer)
+                or isinstance(streamer, Iterable)):
+            if callable(streamer):
+                raise PescadorError(
+                    "Streamer expects a generator function (one that uses "
+                    "`yield`), an iterable or an iterator; got {}, which is "
+                    "callable but not a generator function".format(
+                        _describe(streamer)))
+            raise PescadorError(
+                "Streamer expects a generator function, an iterable or an "
+                "iterator; got {!r} ({})".format(
+                    streamer, type(streamer).__name__))
+        self.streamer = streamer
+        self.args = args
+        self.kwargs = kwargs
+        self.active = 0
+        self._activated_copy = False
+
+    @property
+    def is_activated_copy(self):
+        """True only on the copy returned by activation (``with s as c``)."""
+        return self._activated_copy
+
+    def __repr__(self):
+        parts = [getattr(self.streamer, "__qualname__", None)
+                 or repr(self.streamer)]
+        parts += [repr(arg) for arg in self.args]
+        parts += ["{}={!r}".format(k, v) for k, v in self.kwargs.items()]
+        return "{}({})".format(type(self).__name__, ", ".join(parts))
+
+    # -- activation -------------------------------------------------------
+
+    def __enter__(self):
+        active = self._activate()
+        self.active += 1
+        return active
+
+    def __exit__(self, *exc_info):
+        self.active -= 1
+        return False
+
+    def _activate(self):
+        """Return the independent copy that an activation iterates.
+
+        Subclasses (the muxes) extend this to give each activation its own
+        random state.
+        """
+        active = copy.deepcopy(self)
+        active._activated_copy = True
+        return active
+
+    def _source(self):
+        """The raw iterator of items; called on an activated copy."""
+        if isinstance(self.streamer, Iterable):
+            return iter(self.streamer)
+        return self.streamer(*self.args, **self.kwargs)
+
+    def __deepcopy__(self, memo):
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            if key == "args" or (key == "streamer"
+                                 and isinstance(value, Iterator)):
+                clone.__dict__[key] = value
+            else:
+                clone.__dict__[key] = copy.deepcopy(value, memo)
+        clone.active = 0
+        clone._activated_copy = False
+        return clone
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["active"] = 0
+        # A @streamable function is shadowed in its module by its wrapper,
+        # so pickle must refer to it through the wrapper.
+        wrapper = getattr(state["streamer"], "_pescador_wrapper", None)
+        if wrapper is not None:
+            state["streamer"] = wrapper
+        return state
+
+    def __setstate__(self, state):
+        state["streamer"] = getattr(state["streamer"],
+                                    "_pescador_streamable",
+                                    state["streamer"])
+        self.__dict__.update(state)
+
+    # -- iteration --------------------------------------------------------
+
+    def iterate(self, max_iter=None):
+        """Iterate over the items of the stream, once.
+
+        Parameters
+        ----------
+        max_iter : None or int >= 0
+            Stop after this many items; ``None`` runs to exhaustion.
+
+        Returns
+        -------
+        generator
+
+        Raises
+        ------
+        PescadorError
+            If ``max_iter`` is negative or not an int.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> stream = pescador.Streamer(range(10))
+        >>> list(stream.iterate(max_iter=4))
+        [0, 1, 2, 3]
+        >>> list(stream.iterate())
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        """
+        return self._iterate(check_max_iter(max_iter))
+
+    def _iterate(self, max_iter):
+        with self as active:
+            source = active._source()
+            if max_iter is not None:
+                source = islice(source, max_iter)
+            yield from source
+
+    def cycle(self, max_iter=None):
+        """Iterate over the stream forever, restarting it when it ends.
+
+        Parameters
+        ----------
+        max_iter : None or int >= 0
+            Stop after exactly this many items; ``None`` runs forever.
+
+        Returns
+        -------
+        generator
+            Ends only if ``max_iter`` is reached, or if a restart of the
+            stream yields nothing at all (like `itertools.cycle` of an empty
+            iterable), so that an empty stream never hangs the caller.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> list(pescador.Streamer('ab').cycle(max_iter=5))
+        ['a', 'b', 'a', 'b', 'a']
+        >>> list(pescador.Streamer([]).cycle())
+        []
+        """
+        return self._cycle(check_max_iter(max_iter))
+
+    def _cycle(self, max_iter):
+        source = self._cycle_forever()
+        if max_iter is not None:
+            source = islice(source, max_iter)
+        yield from source
+
+    def _cycle_forever(self):
+        while True:
+            with self as active:
+                source = active._source()
+                for first in source:
+                    break
+                else:
+                    return
+                yield first
+                yield from source
+
+    def __call__(self, max_iter=None, cycle=False):
+        """Iterate: ``cycle(max_iter)`` if ``cycle`` else ``iterate(max_iter)``.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> stream = pescador.Streamer('xyz')
+        >>> ''.join(stream(max_iter=2))
+        'xy'
+        >>> ''.join(stream(max_iter=5, cycle=True))
+        'xyzxy'
+        """
+        if cycle:
+            return self.cycle(max_iter=max_iter)
+        return self.iterate(max_iter=max_iter)
+
+    def __iter__(self):
+        return self.iterate()
+
+
+def streamable(gen_func):
+    """Decorator: calling the generator function returns a `Streamer`.
+
+    ``@streamable def gen(n): ...`` makes ``gen(5)`` return
+    ``Streamer(gen, 5)``. The function keeps its name and docstring, and the
+    Streamers it makes still pickle.
+
+    Parameters
+    ----------
+    gen_func : generator function
+
+    Returns
+    -------
+    function
+        Takes the arguments of ``gen_func`` and returns a `Streamer`.
+
+    Raises
+    ------
+    PescadorError
+        If ``gen_func`` is not a generator function.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> @pescador.streamable
+    ... def letters(word):
+    ...     '''Yield the letters of a word.'''
+    ...     yield from word
+    >>> stream = letters('hey')
+    >>> stream
+    Streamer(letters, 'hey')
+    >>> list(stream.cycle(max_iter=5))
+    ['h', 'e', 'y', 'h', 'e']
+    >>> letters.__name__, letters.__doc__
+    ('letters', 'Yield the letters of a word.')
+    """
+    if not inspect.isgeneratorfunction(gen_func):
+        raise PescadorError(
+            "streamable decorates generator functions; got {}".format(
+                _describe(gen_func)))
+
+    @functools.wraps(gen_func)
+    def make_streamer(*args, **kwargs):
+        return Streamer(gen_func, *args, **kwargs)
+
+    make_streamer._pescador_streamable = gen_func
+    gen_func._pescador_wrapper = make_streamer
+    return make_streamer
