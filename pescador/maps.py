@@ -1,0 +1,479 @@
+"""Maps: generators that reshape a stream of items.
+
+Each map takes any iterable of items (a `Streamer`, a mux, a list, a
+generator) and returns a generator. Arguments are checked when the map is
+called; the items are checked as they arrive. A generator can be consumed
+only once: to reuse a map, wrap it in a `Streamer`, e.g.
+``Streamer(buffer_stream, stream, 16)``.
+"""
+
+import numbers
+from collections import Counter
+from collections.abc import Mapping
+from itertools import islice
+from operator import itemgetter
+
+import numpy as np
+
+from .exceptions import DataError, PescadorError
+from .util import get_rng
+
+__all__ = ["buffer_stream", "tuples", "keras_tuples", "cache"]
+
+# np.array stacks a list of same-shape arrays in C, much faster than
+# np.stack for small arrays; before numpy 1.24 it silently built an object
+# array from ragged input, so older versions use np.stack.
+if np.lib.NumpyVersion(np.__version__) >= "1.24.0":
+    _stack_new_axis = np.array
+else:  # pragma: no cover
+    _stack_new_axis = np.stack
+
+# Random numbers for `cache` are drawn this many at a time.
+_CACHE_BLOCK = 256
+
+
+def _wrappable(func):
+    """Let ``Streamer(func, *args)`` work for a map ``func``.
+
+    The maps are plain functions (so that they can check their arguments at
+    call time), but `Streamer` wants a generator function: give it one,
+    the way `streamable` does.
+    """
+    def as_generator(*args, **kwargs):
+        yield from func(*args, **kwargs)
+
+    as_generator.__name__ = func.__name__
+    as_generator.__qualname__ = func.__qualname__
+    as_generator.__module__ = func.__module__
+    as_generator.__doc__ = func.__doc__
+    func._pescador_streamable = as_generator
+    as_generator._pescador_wrapper = func
+    return func
+
+
+def _iterate(stream, name):
+    """``iter(stream)``, or `PescadorError` if ``stream`` is not iterable."""
+    try:
+        return iter(stream)
+    except TypeError:
+        raise PescadorError(
+            "{} expects an iterable of items (a Streamer, a mux, a list, a "
+            "generator...); got {!r} ({})".format(
+                name, stream, type(stream).__name__)) from None
+
+
+def _is_int(value):
+    return (isinstance(value, numbers.Integral)
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _check_positive_int(value, name, func):
+    if not (_is_int(value) and value > 0):
+        raise PescadorError(
+            "{}: invalid {}={!r} ({}): expected a positive int".format(
+                func, name, value, type(value).__name__))
+    return int(value)
+
+
+def _not_a_dict(item, index, func):
+    return DataError(
+        "{}: item {} is a {} ({!r:.60}), expected a dict of arrays".format(
+            func, index, type(item).__name__, item))
+
+
+def _missing_key(item, key, index, func):
+    return KeyError(
+        "{}: key {!r} is not in item {} (its keys: {})".format(
+            func, key, index, list(item)))
+
+
+# -- buffer_stream --------------------------------------------------------
+
+@_wrappable
+def buffer_stream(stream, buffer_size, partial=False, axis=None):
+    """Group the items of a stream into batches.
+
+    Every ``buffer_size`` items (dicts of arrays with the same keys) become
+    one dict that maps each key to the items' arrays stacked together.
+
+    Parameters
+    ----------
+    stream : iterable of dict
+        The items, e.g. a `Streamer` or a mux. Values may be numpy arrays,
+        numpy scalars or Python numbers (which become arrays).
+    buffer_size : int > 0
+        The number of items in a batch.
+    partial : bool
+        If True, the items left over at the end of the stream (fewer than
+        ``buffer_size``) make one last, shorter batch; otherwise they are
+        dropped.
+    axis : None or int
+        ``None``: stack the arrays along a new leading axis, so an item of
+        shape ``s`` gives a batch of shape ``(buffer_size,) + s``.
+        An int: concatenate them along this existing axis instead, e.g. to
+        join batches into bigger batches with ``axis=0``.
+
+    Returns
+    -------
+    generator of dict
+        Each batch maps the keys of the first item (in its order) to arrays;
+        dtypes are kept (mixed dtypes promote as in numpy).
+
+    Raises
+    ------
+    PescadorError
+        At call time, if ``buffer_size`` is not a positive int, ``axis`` is
+        neither None nor an int, or ``stream`` is not iterable.
+    DataError
+        During iteration, if an item is not a dict, has other keys than the
+        first item, or its arrays cannot be stacked (or concatenated) with
+        the others; the message names the key and the shapes seen.
+
+    See Also
+    --------
+    pescador.util.batch_length : the length of a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pescador
+    >>> items = [{'X': np.full(2, i, dtype=np.float32), 'Y': i}
+    ...          for i in range(5)]
+    >>> for batch in pescador.buffer_stream(items, 2):
+    ...     print(batch['X'].tolist(), batch['X'].dtype, batch['Y'])
+    [[0.0, 0.0], [1.0, 1.0]] float32 [0 1]
+    [[2.0, 2.0], [3.0, 3.0]] float32 [2 3]
+    >>> tail = pescador.buffer_stream(items, 2, partial=True)
+    >>> [b['Y'].tolist() for b in tail]
+    [[0, 1], [2, 3], [4]]
+
+    Batches of batches, joined along their first axis:
+
+    >>> small = pescador.buffer_stream(items, 2, partial=True)
+    >>> big = pescador.buffer_stream(small, 2, partial=True, axis=0)
+    >>> [b['X'].shape for b in big]
+    [(4, 2), (1, 2)]
+
+    To reuse a buffered stream, wrap it in a Streamer:
+
+    >>> batches = pescador.Streamer(pescador.buffer_stream, items, 4)
+    >>> [b['Y'].tolist() for b in batches], [b['Y'].tolist() for b in batches]
+    ([[0, 1, 2, 3]], [[0, 1, 2, 3]])
+    >>> ragged = [{'X': np.zeros(2)}, {'X': np.zeros(3)}]
+    >>> next(pescador.buffer_stream(ragged, 2))
+    Traceback (most recent call last):
+    ...
+    pescador.exceptions.DataError: buffer_stream: cannot stack key 'X' of
+    items 0 to 1: shapes differ: (2,) x 1, (3,) x 1
+    """
+    buffer_size = _check_positive_int(buffer_size, "buffer_size",
+                                      "buffer_stream")
+    if axis is not None and not _is_int(axis):
+        raise PescadorError(
+            "buffer_stream: invalid axis={!r} ({}): expected None or an "
+            "int".format(axis, type(axis).__name__))
+    items = _iterate(stream, "buffer_stream")
+    return _buffer_stream(items, buffer_size, bool(partial),
+                          None if axis is None else int(axis))
+
+
+def _buffer_stream(items, buffer_size, partial, axis):
+    keys = None
+    start = 0
+    while True:
+        batch = list(islice(items, buffer_size))
+        if len(batch) < buffer_size and not (partial and batch):
+            return
+        if keys is None:
+            keys = _first_keys(batch[0])
+        yield _stack_batch(batch, keys, start, axis)
+        start += len(batch)
+
+
+def _first_keys(item):
+    if not isinstance(item, Mapping):
+        raise _not_a_dict(item, 0, "buffer_stream")
+    return tuple(item)
+
+
+def _stack_batch(batch, keys, start, axis):
+    """Stack the items of ``batch`` (numbered from ``start``) key by key."""
+    # Cheap whole-batch checks first; the item-by-item search for the
+    # culprit only runs once one of them fails.
+    if not set(map(type, batch)) <= {dict}:
+        for index, item in enumerate(batch, start):
+            if not isinstance(item, Mapping):
+                raise _not_a_dict(item, index, "buffer_stream")
+    if set(map(len, batch)) != {len(keys)}:
+        _raise_other_keys(batch, keys, start)
+    out = {}
+    for key in keys:
+        try:
+            values = list(map(itemgetter(key), batch))
+        except KeyError:
+            _raise_other_keys(batch, keys, start)
+        out[key] = _join(values, key, start, axis)
+    return out
+
+
+def _raise_other_keys(batch, keys, start):
+    for index, item in enumerate(batch, start):
+        if set(item) != set(keys):
+            raise DataError(
+                "buffer_stream: item {} has keys {}, but the first item had "
+                "keys {}".format(index, list(item), list(keys)))
+
+
+def _join(values, key, start, axis):
+    """Stack (axis None) or concatenate ``values``, or raise `DataError`."""
+    try:
+        if axis is None:
+            joined = _stack_new_axis(values)
+            if joined.shape[1:] == _shape(values[0]):
+                return joined
+        else:
+            return np.concatenate(values, axis=axis)
+    except (ValueError, TypeError) as exc:
+        reason = exc
+    else:
+        reason = None
+    shapes = Counter(map(_shape, values))
+    raise DataError(
+        "buffer_stream: cannot {} key {!r}{} of items {} to {}: {}{}".format(
+            "stack" if axis is None else "concatenate", key,
+            "" if axis is None else " along axis={}".format(axis),
+            start, start + len(values) - 1,
+            "shapes differ: " if len(shapes) > 1 else "shapes ",
+            ", ".join("{} x {}".format(shape, count)
+                      for shape, count in shapes.items()))
+        + ("" if reason is None or len(shapes) > 1
+           else " ({})".format(reason))) from reason
+
+
+def _shape(value):
+    try:
+        return np.shape(value)
+    except ValueError:  # a ragged nested sequence
+        return "ragged"
+
+
+# -- tuples and keras_tuples ---------------------------------------------
+
+@_wrappable
+def tuples(stream, *keys):
+    """Turn each dict item into a tuple of its values for ``keys``.
+
+    Parameters
+    ----------
+    stream : iterable of dict
+        The items, e.g. a `Streamer` or a mux.
+    *keys
+        The keys to extract, in order (at least one).
+
+    Returns
+    -------
+    generator of tuple
+        ``tuple(item[key] for key in keys)`` for each item.
+
+    Raises
+    ------
+    PescadorError
+        At call time, if no key is given or ``stream`` is not iterable.
+    DataError
+        During iteration, if an item is not a dict.
+    KeyError
+        During iteration, if an item lacks one of ``keys`` (the message
+        names it).
+
+    Examples
+    --------
+    >>> import pescador
+    >>> items = [{'X': 1, 'Y': 'a'}, {'X': 2, 'Y': 'b'}]
+    >>> list(pescador.tuples(items, 'X', 'Y'))
+    [(1, 'a'), (2, 'b')]
+    >>> list(pescador.tuples(items, 'Y'))
+    [('a',), ('b',)]
+    >>> list(pescador.tuples(items, 'Z'))
+    Traceback (most recent call last):
+    ...
+    KeyError: "tuples: key 'Z' is not in item 0 (its keys: ['X', 'Y'])"
+    """
+    if not keys:
+        raise PescadorError("tuples: give at least one key to extract")
+    return _map_items(_iterate(stream, "tuples"), "tuples",
+                      _select(list(keys), tuple))
+
+
+def _select(keys, container=list):
+    """A function from an item to its values for ``keys``: the bare value
+    for a single key, a ``container`` of values for a list of keys, and
+    always None for None."""
+    if keys is None:
+        return lambda item: None
+    if isinstance(keys, (list, tuple)):
+        keys = list(keys)
+        return lambda item: container([item[key] for key in keys])
+    return itemgetter(keys)
+
+
+def _map_items(items, name, func):
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise _not_a_dict(item, index, name)
+        try:
+            value = func(item)
+        except KeyError as exc:
+            raise _missing_key(item, exc.args[0], index, name) from None
+        yield value
+
+
+@_wrappable
+def keras_tuples(stream, inputs=None, outputs=None):
+    """Turn each dict item into an ``(inputs, outputs)`` pair, as Keras
+    expects.
+
+    Parameters
+    ----------
+    stream : iterable of dict
+        The items, e.g. a `Streamer` or a mux.
+    inputs, outputs : None, str (a key), or list of keys
+        What goes into each side of the pair: a single key gives its bare
+        array, a list of keys gives a list of arrays, and ``None`` gives
+        ``None``. At least one side must name a key.
+
+    Returns
+    -------
+    generator of tuple
+        ``(x, y)`` for each item.
+
+    Raises
+    ------
+    PescadorError
+        At call time, if neither ``inputs`` nor ``outputs`` names a key, or
+        ``stream`` is not iterable.
+    DataError
+        During iteration, if an item is not a dict.
+    KeyError
+        During iteration, if an item lacks one of the keys (the message
+        names it).
+
+    Examples
+    --------
+    >>> import pescador
+    >>> items = [{'X': 1, 'Y': 10, 'W': 0.5}]
+    >>> list(pescador.keras_tuples(items, inputs='X', outputs='Y'))
+    [(1, 10)]
+    >>> list(pescador.keras_tuples(items, inputs=['X', 'W'], outputs=['Y']))
+    [([1, 0.5], [10])]
+    >>> list(pescador.keras_tuples(items, inputs='X'))
+    [(1, None)]
+    """
+    if all(side is None or (isinstance(side, (list, tuple)) and not side)
+           for side in (inputs, outputs)):
+        raise PescadorError(
+            "keras_tuples: give inputs, outputs or both (a key or a list of "
+            "keys); got inputs={!r}, outputs={!r}".format(inputs, outputs))
+    for name, side in (("inputs", inputs), ("outputs", outputs)):
+        if not isinstance(side, (list, tuple)):
+            try:
+                hash(side)
+            except TypeError:
+                raise PescadorError(
+                    "keras_tuples: invalid {}={!r} ({}): expected None, a "
+                    "key or a list of keys".format(
+                        name, side, type(side).__name__)) from None
+    get_x, get_y = _select(inputs), _select(outputs)
+    return _map_items(_iterate(stream, "keras_tuples"), "keras_tuples",
+                      lambda item: (get_x(item), get_y(item)))
+
+
+# -- cache ----------------------------------------------------------------
+
+@_wrappable
+def cache(stream, n_cache, prob=0.5, random_state=None):
+    """Reuse items from a small cache to stretch a slow stream.
+
+    The first ``n_cache`` items pass through in order and fill the cache.
+    Then each step picks a cache slot uniformly at random, replaces its
+    item with a fresh one from ``stream`` with probability ``prob``, and
+    yields the slot's item. So, after the cache is full, a share of about
+    ``1 - prob`` of the items yielded are repeats.
+
+    Parameters
+    ----------
+    stream : iterable
+        The source of items (a `Streamer`, a mux, a list, a generator...).
+    n_cache : int > 0
+        The number of items kept in the cache.
+    prob : float in (0, 1]
+        The probability that a step draws a fresh item; ``prob=1`` yields
+        the source unchanged.
+    random_state : None, int, np.random.RandomState or np.random.Generator
+        As in `pescador.util.get_rng`. With a seed, the same input gives the
+        same output.
+
+    Returns
+    -------
+    generator
+        Ends when a fresh item is needed and ``stream`` has none left: every
+        item of a finite ``stream`` is yielded at least once, and the first
+        occurrences come in the source order.
+
+    Raises
+    ------
+    PescadorError
+        At call time, if ``n_cache`` is not a positive int, ``prob`` is not a
+        number in (0, 1], ``random_state`` is invalid, or ``stream`` is not
+        iterable.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> out = list(pescador.cache(range(10), 3, prob=0.5, random_state=0))
+    >>> out[:3]
+    [0, 1, 2]
+    >>> sorted(set(out)) == list(range(10)) and len(out) > 10
+    True
+    >>> out == list(pescador.cache(range(10), 3, prob=0.5, random_state=0))
+    True
+    >>> list(pescador.cache(range(5), 2, prob=1))
+    [0, 1, 2, 3, 4]
+    """
+    n_cache = _check_positive_int(n_cache, "n_cache", "cache")
+    if not (isinstance(prob, numbers.Real)
+            and not isinstance(prob, (bool, np.bool_)) and 0 < prob <= 1):
+        raise PescadorError(
+            "cache: invalid prob={!r} ({}): expected a number in (0, "
+            "1]".format(prob, type(prob).__name__))
+    rng = get_rng(random_state)
+    return _cache(_iterate(stream, "cache"), n_cache, float(prob), rng)
+
+
+def _cache(items, n_cache, prob, rng):
+    slots = []
+    for item in islice(items, n_cache):
+        slots.append(item)
+        yield item
+    if len(slots) < n_cache:
+        return
+    end = object()
+    while True:
+        picks, fresh = _draw_steps(rng, n_cache, prob, _CACHE_BLOCK)
+        for slot, replace in zip(picks, fresh):
+            if replace:
+                item = next(items, end)
+                if item is end:
+                    return
+                slots[slot] = item
+            yield slots[slot]
+
+
+def _draw_steps(rng, n_cache, prob, size):
+    """The slots picked and the replace decisions for ``size`` steps, as
+    lists."""
+    if isinstance(rng, np.random.Generator):
+        picks, uniform = rng.integers(n_cache, size=size), rng.random(size)
+    else:
+        picks = rng.randint(n_cache, size=size)
+        uniform = rng.random_sample(size)
+    return picks.tolist(), (uniform < prob).tolist()
