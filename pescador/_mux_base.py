@@ -1,0 +1,301 @@
+"""The base of the muxes: validation, activation and the per-item loop.
+
+`BaseMux` (re-exported by `pescador.mux`) owns everything the muxes share;
+the muxes themselves, in `pescador.mux`, state only their policy.
+"""
+
+import inspect
+import numbers
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
+
+import numpy as np
+
+from .core import Streamer
+from .exceptions import PescadorError
+from .util import derive_rng, get_rng
+
+__all__ = ["BaseMux"]
+
+# Random numbers are drawn from numpy this many at a time, so that the
+# per-item loop never calls numpy.
+_BLOCK = 1024
+# Rejected pool draws (streamer busy) tried before an exact numpy draw.
+_TRIES = 32
+# The `next` of an empty slot: always raises StopIteration.
+_DRY = iter(()).__next__
+
+
+# -- validation ------------------------------------------------------------
+
+def _as_streamer(element, index):
+    if isinstance(element, Streamer):
+        return element
+    if isinstance(element, Iterable):
+        return Streamer(element)
+    raise PescadorError(
+        "Invalid streamers[{}]={!r} ({}): expected a Streamer or an iterable;"
+        " wrap a generator function as Streamer(func, *args)".format(
+            index, element, type(element).__name__))
+
+
+def _check_streamers(streamers, allow_empty=False):
+    if isinstance(streamers, Streamer) or not isinstance(streamers, Iterable):
+        raise PescadorError(
+            "Invalid streamers={!r} ({}): expected a list of Streamers or "
+            "iterables".format(streamers, type(streamers).__name__))
+    result = [_as_streamer(s, i) for i, s in enumerate(streamers)]
+    if not result and not allow_empty:
+        raise PescadorError(
+            "Invalid streamers=[] (empty): expected at least one streamer")
+    return result
+
+
+def _check_weights(weights, n):
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    problem = None
+    try:
+        values = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        problem = "not numbers"
+    else:
+        if values.shape != (n,):
+            problem = "shape {}, not ({},)".format(values.shape, n)
+        elif not np.isfinite(values).all():
+            problem = "not all finite"
+        elif (values < 0).any():
+            problem = "negative"
+        elif not values.sum() > 0:
+            problem = "all zero"
+    if problem:
+        raise PescadorError(
+            "Invalid weights={!r} ({}): expected {} non-negative numbers, one"
+            " per streamer, at least one positive".format(weights, problem, n))
+    return values / values.sum()
+
+
+def _check_mode(mode, allowed):
+    if not isinstance(mode, str) or mode not in allowed:
+        raise PescadorError("Invalid mode={!r}: expected one of {}".format(
+            mode, ", ".join(map(repr, allowed))))
+    return mode
+
+
+def _check_n_active(n_active):
+    if (isinstance(n_active, numbers.Integral)
+            and not isinstance(n_active, (bool, np.bool_)) and n_active > 0):
+        return int(n_active)
+    raise PescadorError(
+        "Invalid n_active={!r} ({}): expected a positive int".format(
+            n_active, type(n_active).__name__))
+
+
+def _check_rate(rate):
+    if rate is None or (isinstance(rate, numbers.Real)
+                        and not isinstance(rate, (bool, np.bool_))
+                        and 0 <= rate < float("inf")):
+        return rate
+    raise PescadorError(
+        "Invalid rate={!r} ({}): expected None or a non-negative finite "
+        "number".format(rate, type(rate).__name__))
+
+
+def _weighted_indices(rng, weights, size):
+    """``size`` indices drawn with probability proportional to ``weights``
+    (non-negative, not all zero), as a list of ints. An index of weight 0
+    is never drawn: its interval of the cumulative sum is empty."""
+    cumulative = np.cumsum(weights)
+    uniforms = rng.random(size) * cumulative[-1]
+    return np.searchsorted(cumulative[:-1], uniforms, side="right").tolist()
+
+
+def _activation_source(streamer):
+    """The raw iterator of a new activation of ``streamer``."""
+    if (type(streamer) is Streamer and not streamer.kwargs
+            and inspect.isgeneratorfunction(streamer.streamer)):
+        # Its activated copy would differ from it in nothing the generator
+        # sees (args are shared, a function is not copied): skip the copy.
+        return streamer.streamer(*streamer.args)
+    return streamer._activate()._source()
+
+
+def _reseed(active, original):
+    """Give the activated copy ``active`` of mux ``original``, and each
+    seeded mux nested in it, a generator derived from the original's."""
+    if active.random_state is not None:
+        active.rng = derive_rng(original.rng)
+    if isinstance(original.streamers, list):
+        for child, source in zip(active.streamers, original.streamers):
+            if isinstance(child, BaseMux):
+                _reseed(child, source)
+
+
+# -- the base --------------------------------------------------------------
+
+class BaseMux(Streamer):
+    """The shared base of the muxes.
+
+    It validates ``streamers`` and ``random_state``, makes each activation
+    an independent copy with its own random generator, and runs the
+    per-item loop. A subclass supplies the policy through three methods:
+    ``_start()`` opens the first slots (with ``_init_slots`` and
+    ``_open``); ``_schedule()`` returns an iterable of slot numbers to take
+    items from, or ``None`` when the mux is finished; ``_on_dry(k)``
+    handles slot ``k`` running dry, returning True when the schedule must
+    be renewed (it is asked for again) and False to go on, the item due
+    from slot ``k`` then coming from whatever now fills it.
+
+    Parameters
+    ----------
+    streamers : list of Streamer or iterable
+        An element that is not a `Streamer` is wrapped as
+        ``Streamer(element)``.
+    random_state : None, int, np.random.RandomState or np.random.Generator
+        ``None`` uses the global numpy generator. With a seed, each
+        activation (epoch) derives its own generator from the mux's, so
+        epochs differ, and a deep copy of the mux replays the same epochs.
+
+    Attributes
+    ----------
+    streamers : list of Streamer
+    random_state
+        As given.
+    rng : np.random.RandomState or np.random.Generator
+        The generator that activations derive theirs from.
+
+    Raises
+    ------
+    PescadorError
+        If ``streamers`` is empty or not a collection of iterables, or
+        ``random_state`` is of the wrong type.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> class UntilFirstEnds(pescador.BaseMux):
+    ...     '''Strict rotation that stops when any streamer ends.'''
+    ...     def _start(self):
+    ...         self._init_slots(len(self.streamers))
+    ...         for k, streamer in enumerate(self.streamers):
+    ...             self._open(k, streamer)
+    ...         self._done = False
+    ...     def _schedule(self):
+    ...         return None if self._done else range(len(self.streamers))
+    ...     def _on_dry(self, k):
+    ...         self._done = True
+    ...         return True
+    >>> mux = UntilFirstEnds(['abc', 'xy'])
+    >>> ''.join(mux)
+    'axbyc'
+    >>> isinstance(mux, pescador.Streamer)
+    True
+    """
+
+    def __init__(self, streamers, random_state=None):
+        self.streamers = self._prepare_streamers(streamers)
+        self.random_state = random_state
+        self.rng = get_rng(random_state)
+        super().__init__(self.streamers)
+
+    def _prepare_streamers(self, streamers):
+        return _check_streamers(streamers)
+
+    def __repr__(self):
+        return "{}(<{} streamers>)".format(
+            type(self).__name__, len(self.streamers)
+            if isinstance(self.streamers, list) else "lazy")
+
+    # -- copies: the global generator and one-shot iterators are shared -----
+
+    def __deepcopy__(self, memo):
+        if self.random_state is None:
+            memo.setdefault(id(self.rng), self.rng)
+        if isinstance(self.streamers, Iterator):
+            memo.setdefault(id(self.streamers), self.streamers)
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if self.random_state is None:
+            state["rng"] = None
+        return state
+
+    def __setstate__(self, state):
+        if state["random_state"] is None:
+            state["rng"] = get_rng(None)
+        super().__setstate__(state)
+
+    def _activate(self):
+        active = super()._activate()
+        _reseed(active, self)
+        return active
+
+    # -- slots: one open activation of a child streamer each -------------
+
+    def _init_slots(self, n):
+        self._slots = [None] * n
+        self._nexts = [_DRY] * n
+
+    def _open(self, k, streamer, budget=None):
+        """Activate ``streamer`` into slot ``k``, to give at most ``budget``
+        items (``None``: all). Return False, leaving the slot empty, if it
+        yields nothing."""
+        self._close(k)
+        source = _activation_source(streamer)
+        streamer.active += 1
+        self._slots[k] = (streamer, source)
+        for first in source:
+            break
+        else:
+            self._close(k)
+            return False
+        if budget is not None:
+            source = islice(source, budget - 1)
+        self._nexts[k] = chain((first,), source).__next__
+        return True
+
+    def _close(self, k):
+        slot = self._slots[k]
+        if slot is not None:
+            self._slots[k] = None
+            self._nexts[k] = _DRY
+            slot[0].active -= 1
+            close = getattr(slot[1], "close", None)
+            if close is not None:
+                close()
+
+    # -- the loop ----------------------------------------------------------
+
+    def _source(self):
+        self._init_slots(0)
+        try:
+            self._start()
+            nexts = self._nexts
+            schedule = self._schedule()
+            while schedule is not None:
+                for k in schedule:
+                    try:
+                        item = nexts[k]()
+                    except StopIteration:
+                        if self._on_dry(k):
+                            break
+                        # The draw goes to what now fills the slot, if any.
+                        try:
+                            item = nexts[k]()
+                        except StopIteration:
+                            continue
+                    yield item
+                schedule = self._schedule()
+        finally:
+            for k in range(len(self._slots)):
+                self._close(k)
+
+    def _start(self):
+        raise NotImplementedError
+
+    def _schedule(self):
+        raise NotImplementedError
+
+    def _on_dry(self, k):
+        raise NotImplementedError

@@ -1,0 +1,493 @@
+"""Muxes: mix many streamers into one stream.
+
+Every mux is a `Streamer`, so muxes nest and can be iterated many times.
+`BaseMux` owns validation, activation and the per-item loop; each subclass
+states only its policy: which streamers start active, which slot gives the
+next item, what replaces a slot that runs dry, and when the mux is done.
+
+Random states and epochs: with ``random_state=None`` a mux draws from the
+global numpy generator, as pescador 2.0 did. With an int or a RandomState,
+each activation (epoch) draws from its own generator derived from the mux's
+seeded one (as does each seeded mux nested in it), so successive epochs
+differ while a deep copy of the mux replays exactly what the original does.
+"""
+
+import warnings
+from bisect import bisect_right
+from collections.abc import Iterator
+from itertools import accumulate, cycle, repeat
+
+import numpy as np
+
+from ._mux_base import (BaseMux, _as_streamer, _check_mode, _check_n_active,
+                        _check_rate, _check_streamers, _check_weights,
+                        _weighted_indices, _BLOCK, _TRIES)
+from .core import Streamer
+
+__all__ = ["BaseMux", "StochasticMux", "ShuffledMux", "RoundRobinMux",
+           "ChainMux", "Mux"]
+
+
+# -- the policies ----------------------------------------------------------
+
+class StochasticMux(BaseMux):
+    """Keep ``n_active`` streamers drawn at random active, each for a random
+    number of items, and mix their items at random.
+
+    Each slot holds a streamer drawn from the pool with probability
+    proportional to its weight, for a budget of ``1 + Poisson(rate)`` items.
+    Each item comes from an active slot chosen with probability
+    proportional to the weight of its streamer. A slot whose streamer has
+    spent its budget or is exhausted is refilled by a new draw. Over a long
+    run, the share of items from streamer ``i`` is ``weights[i]`` (when the
+    streamers outlast their budgets).
+
+    Parameters
+    ----------
+    streamers : list of Streamer or iterable
+    n_active : int > 0
+        The number of slots. Large values approach `ShuffledMux`.
+    rate : None or float >= 0
+        The mean budget, minus one; ``None`` runs each streamer to
+        exhaustion. Small values mix better.
+    weights : None or array-like of float, shape (len(streamers),)
+        Non-negative; normalised to sum to 1. ``None``: uniform.
+    mode : {'with_replacement', 'single_active', 'exhaustive'}
+        - 'with_replacement': a streamer may fill several slots at once;
+          runs forever.
+        - 'single_active': a streamer fills at most one slot at a time and
+          returns to the pool when it leaves it; runs forever.
+        - 'exhaustive': each streamer is activated at most once (its budget
+          applies: use ``rate=None`` to get all its items); ends when every
+          streamer has been used.
+
+        In the last two modes, slots that no streamer can fill stay empty
+        (e.g. when ``n_active > len(streamers)``).
+    prune_empty_streams : bool
+        If True, a streamer that yields nothing on an activation is never
+        drawn again. If False it may be drawn again, but not before some
+        activation has yielded an item: so in every mode the mux ends,
+        rather than spinning, once no streamer can yield anything.
+    random_state : None, int, np.random.RandomState or np.random.Generator
+        ``None``: the global numpy generator. A seed makes every epoch
+        reproducible (a deep copy of the mux replays it) while successive
+        epochs differ.
+
+    Raises
+    ------
+    PescadorError
+        For an empty or invalid ``streamers``, invalid ``weights``, ``mode``,
+        ``n_active``, ``rate`` or ``random_state``.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> mux = pescador.StochasticMux(['aaaa', 'bbbb', 'cccc'], n_active=2,
+    ...                              rate=None, mode='exhaustive',
+    ...                              random_state=0)
+    >>> ''.join(mux)
+    'bbbcbaacacca'
+    >>> xyz = [pescador.Streamer(letter * 100) for letter in 'xyz']
+    >>> mux = pescador.StochasticMux(xyz, n_active=2, rate=2, random_state=1)
+    >>> ''.join(mux(max_iter=30))
+    'xzzzyyzzyyzyxxzxxyyxzzzzxzxxxz'
+    """
+
+    def __init__(self, streamers, n_active, rate, weights=None,
+                 mode="with_replacement", prune_empty_streams=True,
+                 random_state=None):
+        super().__init__(streamers, random_state)
+        self.n_active = _check_n_active(n_active)
+        self.rate = _check_rate(rate)
+        self.weights = _check_weights(weights, len(self.streamers))
+        self.mode = _check_mode(
+            mode, ("with_replacement", "single_active", "exhaustive"))
+        self.prune_empty_streams = bool(prune_empty_streams)
+
+    def _start(self):
+        n = self.n_active
+        self._init_slots(n)
+        self._pool = self.weights.copy()    # drawable weights
+        self._draws = iter(())              # pre-drawn pool indices
+        self._budgets = iter(())            # pre-drawn Poisson budgets
+        self._owner = [None] * n
+        self._busy = set()                  # not drawable for now
+        self._dry = set()                   # empty since the last success
+        self._weight = [0.0] * n            # of each slot, for the draws
+        self._bounds = [0.0] * (n - 1)      # their normalised cumsum
+        for k in range(n):
+            self._fill(k)
+        self._set_bounds()
+
+    def _schedule(self):
+        if not any(self._weight):
+            return None
+        # The bounds list is updated in place when a slot changes, so the
+        # block stays valid.
+        return map(bisect_right, repeat(self._bounds),
+                   self.rng.random(_BLOCK).tolist())
+
+    def _on_dry(self, k):
+        if self._fill(k):
+            self._set_bounds()
+        return not any(self._weight)
+
+    def _set_bounds(self):
+        # Slot k is drawn for a uniform u in [bounds[k-1], bounds[k]); an
+        # empty slot's interval is empty, exactly, since the same running
+        # sums give both its ends and the total.
+        cumulative = list(accumulate(self._weight))
+        if cumulative[-1]:
+            self._bounds[:] = [c / cumulative[-1] for c in cumulative[:-1]]
+
+    def _fill(self, k):
+        """Refill slot ``k``; return True if its weight changed."""
+        self._busy.discard(self._owner[k])
+        self._owner[k] = None
+        self._close(k)
+        while True:
+            i = self._draw()
+            if i is None:
+                break
+            if self.mode == "exhaustive":
+                self._retire(i)
+            if self._open(k, self.streamers[i], self._budget()):
+                self._owner[k] = i
+                self._dry.clear()
+                if self.mode == "single_active":
+                    self._busy.add(i)
+                break
+            if self.prune_empty_streams:
+                self._retire(i)
+            else:
+                self._dry.add(i)
+        weight = 0.0 if i is None else self.weights[i]
+        changed, self._weight[k] = self._weight[k] != weight, weight
+        return changed
+
+    def _retire(self, i):
+        self._pool[i] = 0.0
+        self._draws = iter(())
+
+    def _draw(self):
+        """A pool index, by weight, among those not busy or dry; or None."""
+        blocked = self._busy | self._dry if self._dry else self._busy
+        for _ in range(_TRIES):
+            i = next(self._draws, None)
+            if i is None:
+                if not self._pool.any():
+                    return None
+                self._draws = iter(
+                    _weighted_indices(self.rng, self._pool, _BLOCK))
+                i = next(self._draws)
+            if i not in blocked:
+                return i
+        # Most of the pool is blocked: draw exactly among the rest.
+        weights = self._pool.copy()
+        weights[list(blocked)] = 0.0
+        if not weights.any():
+            return None
+        return _weighted_indices(self.rng, weights, 1)[0]
+
+    def _budget(self):
+        if self.rate is None:
+            return None
+        budget = next(self._budgets, None)
+        if budget is None:
+            self._budgets = iter(self.rng.poisson(self.rate, _BLOCK).tolist())
+            budget = next(self._budgets)
+        return 1 + budget
+
+
+class ShuffledMux(BaseMux):
+    """All streamers active at once; each item comes from streamer ``i``
+    with probability ``weights[i]``.
+
+    An exhausted streamer is restarted; one that yields nothing at all (on
+    any activation) is dropped. The mux ends when every streamer has been
+    dropped, so it runs forever unless the streamers run dry.
+
+    Parameters
+    ----------
+    streamers : list of Streamer or iterable
+    weights : None or array-like of float, shape (len(streamers),)
+        Non-negative, normalised to sum to 1 (ints give the same sequence as
+        the equal floats). ``None``: uniform. A streamer of weight 0 is never
+        activated.
+    random_state : None, int, np.random.RandomState or np.random.Generator
+        As for `BaseMux`: ``None`` is the global numpy generator; with a
+        seed, epochs differ and a deep copy replays them.
+
+    Raises
+    ------
+    PescadorError
+        For an empty or invalid ``streamers``, invalid ``weights`` or
+        ``random_state``.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> def gen(n):
+    ...     while True:
+    ...         yield n
+    >>> streams = [pescador.Streamer(gen, value) for value in 'ABCDE']
+    >>> train_gen = pescador.ShuffledMux(streams)
+    >>> samples = ''.join(train_gen(max_iter=200))
+    >>> len(samples), sorted(set(samples))
+    (200, ['A', 'B', 'C', 'D', 'E'])
+
+    A seeded mux differs from one epoch to the next, and a deep copy of it
+    replays its epochs:
+
+    >>> import copy
+    >>> mux = pescador.ShuffledMux(['ab', 'xyz'], weights=[2, 1],
+    ...                            random_state=0)
+    >>> replay = copy.deepcopy(mux)
+    >>> ''.join(mux(max_iter=12)), ''.join(mux(max_iter=12))
+    ('xabyabzabxay', 'abaxyzbxyaba')
+    >>> ''.join(replay(max_iter=12)), ''.join(replay(max_iter=12))
+    ('xabyabzabxay', 'abaxyzbxyaba')
+    """
+
+    def __init__(self, streamers, weights=None, random_state=None):
+        super().__init__(streamers, random_state)
+        self.weights = _check_weights(weights, len(self.streamers))
+
+    def _start(self):
+        self._init_slots(len(self.streamers))
+        self._live = self.weights.copy()
+        for k in np.flatnonzero(self._live).tolist():
+            if not self._open(k, self.streamers[k]):
+                self._live[k] = 0.0
+
+    def _schedule(self):
+        if not self._live.any():
+            return None
+        return _weighted_indices(self.rng, self._live, _BLOCK)
+
+    def _on_dry(self, k):
+        if self._open(k, self.streamers[k]):
+            return False
+        self._live[k] = 0.0
+        return True
+
+
+class RoundRobinMux(BaseMux):
+    """Take one item from each streamer in turn, skipping exhausted ones.
+
+    Parameters
+    ----------
+    streamers : list of Streamer or iterable
+    mode : {'exhaustive', 'cycle', 'permuted_cycle'}
+        - 'exhaustive': end when every streamer is exhausted.
+        - 'cycle': then restart them all, in the same order.
+        - 'permuted_cycle': then restart them all in a new random order;
+          the first pass is in a random order too.
+
+        The mux ends, rather than spinning, when a whole pass yields nothing.
+    random_state : None, int, np.random.RandomState or np.random.Generator
+        Used by 'permuted_cycle', as described in `BaseMux`.
+
+    Raises
+    ------
+    PescadorError
+        For an empty or invalid ``streamers``, an invalid ``mode`` or
+        ``random_state``.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> ''.join(pescador.RoundRobinMux(['abc', '', 'xy', '1']))
+    'ax1byc'
+    >>> mux = pescador.RoundRobinMux(['abc', 'xy'], mode='cycle')
+    >>> ''.join(mux(max_iter=12))
+    'axbycaxbycax'
+    >>> mux = pescador.RoundRobinMux(['ab', 'cd', 'ef'], mode='permuted_cycle',
+    ...                              random_state=0)
+    >>> ''.join(mux(max_iter=18))
+    'aecbfdceadfbacebdf'
+    """
+
+    def __init__(self, streamers, mode="exhaustive", random_state=None):
+        super().__init__(streamers, random_state)
+        self.mode = _check_mode(mode, ("exhaustive", "cycle",
+                                       "permuted_cycle"))
+
+    def _start(self):
+        self._init_slots(len(self.streamers))
+        self._live = []         # open slots, in rotation order
+        self._position = 0      # in _live, of the next slot
+        self._passes = 0
+
+    def _schedule(self):
+        if not self._live:
+            if self._passes and self.mode == "exhaustive":
+                return None
+            self._new_pass()
+            if not self._live:
+                return None
+        live, position = self._live, self._position % len(self._live)
+        return cycle(live[position:] + live[:position])
+
+    def _new_pass(self):
+        order = range(len(self.streamers))
+        if self.mode == "permuted_cycle":
+            order = self.rng.permutation(len(self.streamers)).tolist()
+        self._live = [k for k in order if self._open(k, self.streamers[k])]
+        self._position = 0
+        self._passes += 1
+
+    def _on_dry(self, k):
+        self._close(k)
+        self._position = self._live.index(k)
+        del self._live[self._position]
+        return True
+
+
+class ChainMux(BaseMux):
+    """Exhaust the first streamer, then the next, like `itertools.chain`.
+
+    Only one streamer is open at a time, and empty ones are skipped.
+
+    Parameters
+    ----------
+    streamers : list of Streamer or iterable, or an iterator of them
+        A list (or any collection) is validated at once and may be empty
+        (the mux then yields nothing). An iterator, e.g. a generator of
+        streamers, is consumed lazily, one streamer at a time, by the first
+        iteration of the mux only: later iterations get nothing from it. A
+        `Streamer` whose items are streamers is iterated afresh at each
+        pass, which chains lazily created streamers every time.
+    mode : {'exhaustive', 'cycle'}
+        'cycle' starts over after the last streamer. With a one-shot
+        iterator, the first iteration remembers the streamers it took (as
+        `itertools.cycle` does) and cycles through those. The mux ends,
+        rather than spinning, when a whole pass yields nothing.
+    random_state : None, int, np.random.RandomState or np.random.Generator
+        Accepted for a uniform interface; the chain is not random.
+
+    Raises
+    ------
+    PescadorError
+        For an invalid ``streamers`` (or element), ``mode`` or
+        ``random_state``.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> ''.join(pescador.ChainMux(['ab', '', 'cde']))
+    'abcde'
+    >>> mux = pescador.ChainMux(['ab', 'c'], mode='cycle')
+    >>> ''.join(mux(max_iter=7))
+    'abcabca'
+    >>> lazy = pescador.ChainMux(pescador.Streamer(w) for w in ['hi', 'yo'])
+    >>> ''.join(lazy), ''.join(lazy)
+    ('hiyo', '')
+    """
+
+    def __init__(self, streamers, mode="exhaustive", random_state=None):
+        super().__init__(streamers, random_state)
+        self.mode = _check_mode(mode, ("exhaustive", "cycle"))
+
+    def _prepare_streamers(self, streamers):
+        if isinstance(streamers, (Iterator, Streamer)):
+            return streamers
+        return _check_streamers(streamers, allow_empty=True)
+
+    def _start(self):
+        self._init_slots(1)
+        self._seen = None
+        if isinstance(self.streamers, Iterator) and self.mode == "cycle":
+            self._seen = []
+        self._pending = self._pass()
+        self._produced = False
+        self._advance()
+
+    def _pass(self):
+        if isinstance(self.streamers, list):
+            return iter(self.streamers)
+        if self._seen:
+            return iter(list(self._seen))
+        source = self.streamers
+        if isinstance(source, Streamer):
+            source = source.iterate()
+        streamers = (_as_streamer(s, i) for i, s in enumerate(source))
+        if self._seen is None:
+            return streamers
+        return (self._seen.append(s) or s for s in streamers)
+
+    def _advance(self):
+        """Open the next streamer that yields; False when the chain ends."""
+        while True:
+            for streamer in self._pending:
+                if self._open(0, streamer):
+                    self._produced = True
+                    return True
+            if self.mode == "exhaustive" or not self._produced:
+                return False
+            self._produced = False
+            self._pending = self._pass()
+
+    def _schedule(self):
+        return repeat(0) if self._slots[0] is not None else None
+
+    def _on_dry(self, k):
+        self._close(k)
+        return not self._advance()
+
+
+class Mux(StochasticMux):
+    """The pescador 1.x mux, deprecated: use `StochasticMux`.
+
+    Behaves as ``StochasticMux(streamers, n_active=k, rate, weights, mode,
+    prune_empty_streams, random_state)``, where ``mode`` is
+    'with_replacement' if ``with_replacement``, else 'single_active' if
+    ``revive``, else 'exhaustive'.
+
+    Parameters
+    ----------
+    streamers, weights, prune_empty_streams, random_state
+        As for `StochasticMux`.
+    k : int > 0
+        The number of active streamers (``n_active``).
+    rate : None or float >= 0
+    with_replacement, revive : bool
+
+    Warns
+    -----
+    DeprecationWarning
+        Always.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pescador
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter('always')
+    ...     mux = pescador.Mux(['ab', 'cd'], k=2, rate=None,
+    ...                        with_replacement=False, revive=False)
+    >>> caught[0].category.__name__, mux.mode, mux.n_active
+    ('DeprecationWarning', 'exhaustive', 2)
+    >>> sorted(mux)
+    ['a', 'b', 'c', 'd']
+    """
+
+    def __init__(self, streamers, k, rate=256.0, weights=None,
+                 with_replacement=True, prune_empty_streams=True,
+                 revive=False, random_state=None):
+        warnings.warn(
+            "pescador.Mux is deprecated since 2.0 and will be removed in 3.0;"
+            " use StochasticMux(streamers, n_active=k, rate, mode=...)",
+            DeprecationWarning, stacklevel=2)
+        if with_replacement:
+            mode = "with_replacement"
+        elif revive:
+            mode = "single_active"
+        else:
+            mode = "exhaustive"
+        super().__init__(streamers, k, rate, weights=weights, mode=mode,
+                         prune_empty_streams=prune_empty_streams,
+                         random_state=random_state)
+        self.k = k
+        self.with_replacement = with_replacement
+        self.revive = revive
