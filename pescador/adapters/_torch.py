@@ -1,0 +1,205 @@
+"""PyTorch: an ``IterableDataset`` over a `Streamer` or mux."""
+
+import numbers
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from ..core import Streamer, check_max_iter
+from ..exceptions import DataError, PescadorError
+from ._shard import check_epoch, mux_size, shard, split_count
+
+__all__ = ["TorchDataset"]
+
+
+class TorchDataset(IterableDataset):
+    """A ``torch.utils.data.IterableDataset`` over a `Streamer` or mux.
+
+    Items are passed on with every numpy array turned into a tensor that
+    shares its memory (``torch.from_numpy``), inside dicts, tuples and lists
+    too; other values (Python numbers, strings, string arrays) pass as they
+    are.
+
+    Parameters
+    ----------
+    streamer : Streamer, mux or iterable
+        The stream; any other iterable is wrapped as ``Streamer(streamer)``.
+        Use ``Streamer(buffer_stream, mux, n)`` to batch in pescador and
+        ``DataLoader(dataset, batch_size=None)`` to take the batches as
+        they are; otherwise the ``DataLoader`` batches single items.
+    max_iter : None or int >= 0
+        Items per iteration (epoch) on each rank, shared as evenly as
+        possible among the ``DataLoader`` workers; ``None``: until the
+        stream ends.
+    cycle : bool
+        Restart the stream whenever it ends (``Streamer.cycle``); give
+        ``max_iter`` too, or the epoch never ends.
+    rank, world_size : None or int
+        This process' share of a multi-process (distributed) run: rank
+        ``rank`` of ``world_size`` runs only its own share of the stream.
+        ``None`` (both): from ``torch.distributed`` when it is initialized,
+        else a single process.
+
+    Raises
+    ------
+    PescadorError
+        If ``max_iter``, ``rank`` or ``world_size`` is invalid, or the
+        outermost mux has fewer streamers than ``world_size`` (a rank would
+        get nothing).
+    DataError
+        During iteration, if an array has a dtype torch cannot hold.
+
+    Notes
+    -----
+    **Workers.** With ``DataLoader(num_workers=k)`` every worker iterates
+    its own copy of the dataset. The outermost mux of the stream (the
+    streamer itself, or the one a plain `Streamer` wraps, such as
+    ``Streamer(buffer_stream, mux, n)``) is split with `shard`: worker ``w``
+    of rank ``r`` runs the mux over streamers ``i`` with
+    ``i % (k * world_size) == r * k + w``, so no item is produced twice,
+    and a seeded mux gets a different seed in each share.
+
+    A stream without a mux cannot be split: each worker (and each rank)
+    runs the **whole** stream. PyTorch seeds numpy's global random
+    generator differently in each worker, so a stream that samples with
+    ``np.random`` gives different items in each worker (that is usually
+    what you want from an infinite sampler), but a deterministic one is
+    produced k times. Wrap such a source as a mux (for instance a
+    `ChainMux` of one streamer per file) to split it.
+
+    ``DataLoader`` copies the dataset into fresh workers at every epoch
+    (unless ``persistent_workers=True``), so a mux seeded with an int
+    replays the same order every epoch there. Call ``set_epoch(epoch)``
+    before each epoch, as with ``DistributedSampler``, to vary it
+    reproducibly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pescador
+    >>> import pescador.adapters
+    >>> from torch.utils.data import DataLoader
+    >>> streams = [pescador.Streamer([{'x': np.full(2, i, np.float32)}])
+    ...            for i in range(4)]
+    >>> dataset = pescador.adapters.TorchDataset(pescador.ChainMux(streams))
+    >>> [batch['x'].tolist() for batch in DataLoader(dataset, batch_size=2)]
+    [[[0.0, 0.0], [1.0, 1.0]], [[2.0, 2.0], [3.0, 3.0]]]
+    >>> next(iter(dataset))['x'].dtype
+    torch.float32
+    """
+
+    def __init__(self, streamer, max_iter=None, cycle=False, rank=None,
+                 world_size=None):
+        super().__init__()
+        if not isinstance(streamer, Streamer):
+            streamer = Streamer(streamer)
+        self.streamer = streamer
+        self.max_iter = check_max_iter(max_iter)
+        self.cycle = bool(cycle)
+        self.rank, self.world_size = _check_rank(rank, world_size)
+        self.epoch = 0
+        size = mux_size(streamer)
+        if size is not None and size < self.world_size:
+            raise PescadorError(
+                "TorchDataset: the mux has {} streamers, fewer than "
+                "world_size={}: some ranks would get none".format(
+                    size, self.world_size))
+
+    def set_epoch(self, epoch):
+        """Set the epoch that seeds the next iteration's shares.
+
+        Parameters
+        ----------
+        epoch : int >= 0
+
+        Raises
+        ------
+        PescadorError
+            If ``epoch`` is not an int >= 0.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> import pescador.adapters
+        >>> dataset = pescador.adapters.TorchDataset(range(3))
+        >>> dataset.set_epoch(1)
+        >>> dataset.epoch
+        1
+        """
+        self.epoch = check_epoch(epoch, "TorchDataset.set_epoch")
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        index = self.rank * workers + worker
+        stream = shard(self.streamer, index, self.world_size * workers,
+                       epoch=self.epoch)
+        max_iter = split_count(self.max_iter, worker, workers)
+        items = stream.cycle(max_iter) if self.cycle else \
+            stream.iterate(max_iter)
+        for item in items:
+            yield to_tensors(item)
+
+
+def _check_rank(rank, world_size):
+    if rank is None and world_size is None:
+        distributed = torch.distributed
+        if distributed.is_available() and distributed.is_initialized():
+            return distributed.get_rank(), distributed.get_world_size()
+        return 0, 1
+    if not (_is_int(world_size) and world_size >= 1
+            and _is_int(rank) and 0 <= rank < world_size):
+        raise PescadorError(
+            "TorchDataset: invalid rank={!r}, world_size={!r}: expected "
+            "ints with 0 <= rank < world_size (or both None)".format(
+                rank, world_size))
+    return int(rank), int(world_size)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def to_tensors(item, where="item"):
+    """Turn every numpy array in ``item`` into a tensor sharing its memory.
+
+    Read-only arrays and arrays with negative strides are copied, since a
+    tensor can be neither. Dicts, tuples and lists are converted inside;
+    string arrays and other values are returned as they are.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pescador.adapters._torch import to_tensors
+    >>> x = np.arange(3)
+    >>> out = to_tensors({'x': x, 'name': 'a'})
+    >>> out['x'], out['name']
+    (tensor([0, 1, 2]), 'a')
+    >>> out["x"][0] = 7; int(x[0])
+    7
+    """
+    if isinstance(item, np.ndarray):
+        return _array_to_tensor(item, where)
+    if isinstance(item, np.generic):
+        return _array_to_tensor(np.asarray(item), where)
+    if isinstance(item, dict):
+        return {key: to_tensors(value, "{}[{!r}]".format(where, key))
+                for key, value in item.items()}
+    if isinstance(item, (tuple, list)):
+        return type(item)(to_tensors(value, "{}[{}]".format(where, i))
+                          for i, value in enumerate(item))
+    return item
+
+
+def _array_to_tensor(array, where):
+    if array.dtype.kind in "US":
+        return array
+    if not array.flags.writeable or any(step < 0 for step in array.strides):
+        array = array.copy()
+    try:
+        return torch.from_numpy(array)
+    except TypeError as error:
+        raise DataError(
+            "TorchDataset: {} is an array of dtype {}, which torch cannot "
+            "hold ({})".format(where, array.dtype, error)) from None
