@@ -22,13 +22,21 @@ setup(
             "pytest>=7",
             "pytest-timeout>=2",
             "scipy>=1.6",
+            # the examples' tests (tests/test_examples.py)
+            "scikit-learn>=1.0",
+            "matplotlib>=3.5",
         ],
         "demo": ["scikit-learn>=1.0"],
+        # The framework adapters (pescador.adapters); the error message of
+        # each adapter names its extra.
+        "torch": ["torch>=2.0"],
+        "keras": ["keras>=3.0"],
+        "tensorflow": ["tensorflow>=2.16"],
         "docs": [
             "sphinx>=5",
             "numpydoc>=1.5",
             "matplotlib>=3.5",
-            "sphinx-gallery>=0.11",
+            "sphinx-gallery>=0.17",
             "scikit-learn>=1.0",
         ],
     },

@@ -1,0 +1,197 @@
+"""The examples run, with small sizes, and show what they claim to show.
+
+Also: the doctests in the docs pages pass, and the API reference lists every
+public name.
+"""
+
+import doctest
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import pescador
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DOCS = ROOT / "docs"
+EXAMPLE_NAMES = sorted(path.stem for path in EXAMPLES.glob("*.py"))
+
+
+def load(name):
+    """Import examples/NAME.py as a module (registered, so it pickles)."""
+    module_name = "pescador_example_" + name
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            module_name, EXAMPLES / (name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_example_has_title_and_help(name, capsys):
+    # sphinx-gallery needs a docstring that starts with an underlined title
+    source = (EXAMPLES / (name + ".py")).read_text()
+    assert re.match(r'"""\n(.+)\n(=+)\n', source), name
+    with pytest.raises(SystemExit) as exit_info:
+        load(name).main(["--help"])
+    assert exit_info.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_demo_trains_well_above_chance(capsys):
+    pytest.importorskip("sklearn")
+    result = load("demo").main([
+        "--shards", "12", "--val-shards", "3", "--rows", "200",
+        "--steps", "120", "--report-every", "40"])
+    out = capsys.readouterr().out
+    assert result["items"] == 120 * 32
+    assert result["chance"] == 0.25
+    assert result["accuracy"] > 0.6
+    assert out.count("items/s") == 3 + 1   # three progress lines + summary
+    assert "background ZMQStreamer" in out
+    folder = re.search(r"each, in (\S+)", out).group(1)
+    assert not Path(folder).exists()
+
+
+def test_demo_runs_as_a_script():
+    pytest.importorskip("sklearn")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--shards", "6",
+         "--val-shards", "2", "--rows", "100", "--steps", "30",
+         "--report-every", "10"],
+        capture_output=True, text=True, timeout=60, cwd=str(ROOT),
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(ROOT), os.environ.get("PYTHONPATH", "")])))
+    assert proc.returncode == 0, proc.stderr
+    accuracy = float(re.search(r"validation accuracy: ([\d.]+)",
+                               proc.stdout).group(1))
+    assert accuracy > 0.4
+    assert re.search(r"throughput: [\d,]+ items/s", proc.stdout)
+
+
+def test_demo_rejects_bad_validation_split():
+    with pytest.raises(SystemExit):
+        load("demo").parse_args(["--shards", "4", "--val-shards", "4"])
+
+
+def test_sklearn_partial_fit_recovers_coefficients():
+    pytest.importorskip("sklearn")
+    result = load("sklearn_partial_fit").main(["--steps", "600"])
+    truth = np.arange(1.0, 6)
+    np.testing.assert_allclose(result["single"], truth, atol=0.2)
+    np.testing.assert_allclose(result["batched"], truth, atol=0.1)
+
+
+def test_validation_chain_is_deterministic():
+    result = load("validation_chain").main(["--files", "5",
+                                            "--batch-size", "4"])
+    assert result["first"] == result["second"]
+    n_rows = len(result["first"])
+    assert n_rows == sum(5 + i % 4 for i in range(5))
+    assert result["steps"] == -(-n_rows // 4)
+    first_epoch, second_epoch = result["epochs"]
+    assert first_epoch == second_epoch
+    assert sum(len(batch) for batch in first_epoch) == n_rows
+
+
+def test_class_balanced_hits_the_target_weights():
+    n_items = 6000
+    result = load("class_balanced").main(["--items", str(n_items)])
+    counts = np.round(result["balanced"] * n_items)
+    # The ShuffledMux draws each item's class independently with the
+    # target weights: a chi-square goodness-of-fit test at a fixed seed.
+    p_value = stats.chisquare(counts, result["target"] * n_items).pvalue
+    assert p_value > 1e-3
+    # A single StochasticMux follows the file counts (12 of 17 are class 0).
+    assert abs(result["flat"][0] - 12 / 17) < 0.08
+
+
+def test_parallel_zmq_gives_the_same_batches():
+    result = load("parallel_zmq").main(["--streams", "4", "--batches", "12",
+                                        "--batch-size", "8", "--step-ms",
+                                        "0"])
+    assert len(result["local"]) == 12
+    assert all(len(batch) == 8 for batch in result["local"])
+    assert result["local"] == result["remote"]
+
+
+def test_keras_style_data_path():
+    keras_style = load("keras_style")
+    x, y = next(keras_style.train_tuples(n_sources=6, batch_size=16,
+                                         seed=0))
+    assert x.shape == (16, keras_style.N_FEATURES) and x.dtype == np.float32
+    assert y.shape == (16,) and set(y.tolist()) <= {0, 1, 2}
+    val, steps = keras_style.val_tuples(n_sources=3, n_rows=10,
+                                        batch_size=8)
+    assert steps == 4   # ceil(30 / 8)
+    epochs = [[next(val) for _ in range(steps)] for _ in range(2)]
+    assert [len(y) for _, y in epochs[0]] == [8, 8, 8, 6]
+    for (x1, y1), (x2, y2) in zip(*epochs):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+
+
+def test_keras_style_main():
+    argv = ["--sources", "6", "--steps-per-epoch", "40", "--epochs", "3"]
+    result = load("keras_style").main(argv)
+    if importlib.util.find_spec("keras") is None:
+        assert result["keras"] is False
+        assert result["x"].shape == (32, 8)
+    else:
+        assert result["accuracy"] > 0.6
+
+
+def test_mux_analysis_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    output = tmp_path / "analysis.png"
+    result = load("mux_analysis").main([
+        "--streams", "16", "--n-active", "1", "4", "16", "--rate", "1", "64",
+        "--items", "2048", "--output", str(output)])
+    plt.close(result["figure"])
+    image = plt.imread(str(output))
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
+    for measure in ("tv", "repeat"):
+        values = result[measure]    # rows: n_active 1, 4, 16; cols: rate
+        # closer to the ideal with more active streams, at either rate
+        assert np.all(np.diff(values, axis=0) < 0), (measure, values)
+        # and with a smaller rate, for a small working set
+        assert values[0, 0] < values[0, 1], (measure, values)
+    # one active stream at a high rate: almost every item repeats
+    assert result["repeat"][0, 1] > 0.9
+    # the ideal: about 1 / 16 repeats
+    assert abs(result["ideal"][1] - 1 / 16) < 0.02
+
+
+@pytest.mark.parametrize("page", sorted(path.name
+                                        for path in DOCS.glob("*.rst")))
+def test_docs_page_doctests(page):
+    result = doctest.testfile(
+        str(DOCS / page), module_relative=False, verbose=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def public_names():
+    from pescador import adapters
+
+    modules = [pescador.core, pescador.mux, pescador.maps,
+               pescador.zmq_stream, pescador.util, pescador.exceptions]
+    names = {name for module in modules for name in module.__all__}
+    return names | {"adapters." + name for name in adapters.__all__}
+
+
+def test_api_reference_lists_every_public_name():
+    api = (DOCS / "api.rst").read_text()
+    listed = set(re.findall(r"^   ([\w.]+)$", api, flags=re.MULTILINE))
+    assert public_names() - listed == set()
