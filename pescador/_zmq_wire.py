@@ -1,0 +1,392 @@
+"""The ZMQStreamer wire format, and its public helpers `zmq_send_data` and
+`zmq_recv_data` (re-exported by `pescador.zmq_stream`).
+
+A data message is a header frame, a kind byte ``D``, a 16-byte token, then
+JSON ``[[key, dtype, shape, order], ...]``, followed by one frame per array
+holding its raw memory (C order, or Fortran order for Fortran arrays).
+Items of at most 64 KB travel instead as one frame (kind ``S``: the header
+with its length, then each array at a 16-byte aligned offset), which costs
+one small copy but halves the per-message overhead. Headers are cached on
+both sides, so a stream of same-shaped items pays for JSON once. A worker's
+exception travels as an error message (kind ``E``: the pickled exception,
+its traceback text and a one-line description), and the end of the stream
+as an end message (kind ``Q``). The consumer ignores messages that do not
+carry the token of its worker (another local process connecting to the
+port can inject nothing, and nothing it sends is unpickled).
+"""
+
+import json
+import pickle
+import traceback
+
+import numpy as np
+
+from .exceptions import DataError, PescadorError
+
+__all__ = ["zmq_send_data", "zmq_recv_data"]
+
+_DATA, _SMALL, _ERROR, _END = b"D", b"S", b"E", b"Q"
+_TOKEN_SIZE = 16
+_NO_TOKEN = bytes(_TOKEN_SIZE)
+_PREFIX = 1 + _TOKEN_SIZE
+_ALIGN = 16  # the largest alignment of a numpy dtype (long double)
+_SMALL_BYTES = 1 << 16  # below this, one frame beats zero-copy frames
+_CACHE_SIZE = 256
+
+_send_cache = {}
+_recv_cache = {}
+
+
+class RemoteTraceback(PescadorError):
+    """The traceback text of an exception raised in a `ZMQStreamer` worker.
+
+    Attached as ``__cause__`` of the exception re-raised in the consumer, so
+    that the worker's stack is printed along with the consumer's.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> from pescador.zmq_stream import RemoteTraceback
+    >>> cause = RemoteTraceback('Traceback (most recent call last): ...')
+    >>> cause.traceback
+    'Traceback (most recent call last): ...'
+    >>> isinstance(cause, pescador.PescadorError)
+    True
+    """
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.traceback = text
+
+    def __str__(self):
+        return "\n\nWorker traceback:\n" + self.traceback
+
+
+
+def _describe(value):
+    text = repr(value)
+    return "{} {}".format(type(value).__name__,
+                          text if len(text) <= 60 else text[:57] + "...")
+
+
+def _checked(key, value):
+    """``value`` as an array we can send, or `DataError`."""
+    if not isinstance(key, str):
+        raise DataError("Item keys must be strings; got key {} holding "
+                        "{}".format(_describe(key), type(value).__name__))
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        raise DataError("Item key {!r} holds {}: expected a numpy "
+                        "array".format(key, _describe(value)))
+    if value.dtype.hasobject:
+        raise DataError("Item key {!r} holds an array of dtype {}: object "
+                        "arrays cannot be sent, expected a numeric, bool, "
+                        "string or datetime dtype".format(key, value.dtype))
+    return value
+
+
+def _buffer(array):
+    """(C-contiguous memory of ``array`` exporting a buffer, its order)."""
+    order = "C"
+    if not array.flags.c_contiguous:
+        if array.flags.f_contiguous:
+            array, order = array.T, "F"
+        else:
+            array = np.ascontiguousarray(array)
+    if array.dtype.kind in "mMV":
+        # datetimes (also inside structs) do not export buffers; raw
+        # bytes of the same item size do.
+        array = array.reshape(-1).view(np.uint8) if array.size else b""
+    return array, order
+
+
+def _aligned(n):
+    return -(-n // _ALIGN) * _ALIGN
+
+
+def _offsets(body, sizes):
+    """Where each array starts in a one-frame message, and its length."""
+    offsets, offset = [], _aligned(_PREFIX + 4 + len(body))
+    for size in sizes:
+        offsets.append(offset)
+        offset = _aligned(offset + size)
+    return offsets, offset
+
+
+def _send_layout(signature):
+    """(header body, nbytes of each array, pads of a one-frame message)."""
+    layout = _send_cache.get(signature)
+    if layout is None:
+        body = json.dumps(
+            [[key, dtype.str if dtype.fields is None
+              else np.lib.format.dtype_to_descr(dtype), shape, order]
+             for key, dtype, shape, order in signature],
+            separators=(",", ":")).encode()
+        sizes = [int(np.prod(shape)) * dtype.itemsize
+                 for _, dtype, shape, _ in signature]
+        offsets, end = _offsets(body, sizes)
+        ends = [_PREFIX + 4 + len(body)] + [o + n for o, n in
+                                             zip(offsets, sizes)]
+        pads = [bytes(b - a) for a, b in zip(ends, offsets + [end])]
+        layout = len(body).to_bytes(4, "little") + body, sum(sizes), pads
+        if len(_send_cache) >= _CACHE_SIZE:
+            _send_cache.clear()
+        _send_cache[signature] = layout
+    return layout
+
+
+def _encode(data, token=_NO_TOKEN):
+    """The frames of the data message for the dict ``data``."""
+    if not isinstance(data, dict):
+        raise DataError("ZMQStreamer items must be dicts of numpy arrays; "
+                        "got {}".format(_describe(data)))
+    signature, buffers = [], []
+    for key, value in data.items():
+        if type(value) is np.ndarray and type(key) is str \
+                and value.dtype.kind in "biufcSU" and value.flags.c_contiguous:
+            buffer, order = value, "C"
+        else:
+            buffer, order = _buffer(_checked(key, value))
+        signature.append((key, value.dtype, value.shape, order))
+        buffers.append(buffer)
+    body, nbytes, pads = _send_layout(tuple(signature))
+    if nbytes > _SMALL_BYTES:
+        return [_DATA + token + body[4:]] + buffers
+    parts = [_SMALL, token, body]
+    for buffer, pad in zip(buffers, pads):
+        parts += [pad, buffer]
+    parts.append(pads[-1])
+    return [b"".join(parts)]
+
+
+def _parse_entry(entry):
+    key, descr, shape, order = entry
+    dtype = np.dtype(descr) if isinstance(descr, str) \
+        else np.lib.format.descr_to_dtype(descr)
+    if not isinstance(key, str) or dtype.hasobject or order not in "CF":
+        raise ValueError("bad key, dtype or order")
+    shape = tuple(int(n) for n in shape)
+    count = int(np.prod(shape))
+    return key, dtype, shape, order, count, count * dtype.itemsize
+
+
+def _recv_spec(body):
+    """Per array (key, dtype, shape, order, count, nbytes, offset), and the
+    length of a one-frame message."""
+    layout = _recv_cache.get(body)
+    if layout is None:
+        try:
+            entries = [_parse_entry(entry) for entry in json.loads(body)]
+        except (ValueError, TypeError) as exc:
+            raise DataError("Malformed ZMQStreamer header {!r}".format(
+                body[:80])) from exc
+        offsets, end = _offsets(body, [entry[-1] for entry in entries])
+        layout = ([entry + (offset,) for entry, offset
+                   in zip(entries, offsets)], end)
+        if len(_recv_cache) >= _CACHE_SIZE:
+            _recv_cache.clear()
+        _recv_cache[body] = layout
+    return layout
+
+
+def _array(buffer, dtype, shape, order, count, nbytes, offset=0):
+    if nbytes == 0:
+        return np.empty(shape, dtype, order=order)
+    array = np.frombuffer(buffer, dtype, count, offset)
+    if order == "F":
+        array = array.reshape(shape[::-1]).T
+    elif len(shape) != 1:
+        array = array.reshape(shape)
+    flags = array.flags
+    if not (flags.aligned and flags.writeable):
+        array = array.copy(order="K")
+    return array
+
+
+def _decode_small(head):
+    size = int.from_bytes(head[_PREFIX:_PREFIX + 4], "little")
+    spec, end = _recv_spec(head[_PREFIX + 4:_PREFIX + 4 + size])
+    if len(head) != end:
+        raise DataError("ZMQStreamer message of {} bytes does not match "
+                        "its header ({} bytes)".format(len(head), end))
+    # One copy gives all arrays writeable memory, aligned as malloc aligns.
+    frame = bytearray(head)
+    item = {}
+    for key, dtype, shape, order, count, nbytes, offset in spec:
+        if nbytes and order == "C":  # the common case, inlined
+            array = np.frombuffer(frame, dtype, count, offset)
+            if len(shape) != 1:
+                array = array.reshape(shape)
+            flags = array.flags
+            if not (flags.aligned and flags.writeable):
+                array = array.copy()
+        else:
+            array = _array(frame, dtype, shape, order, count, nbytes, offset)
+        item[key] = array
+    return item
+
+
+def _decode_frames(header, frames):
+    spec, _ = _recv_spec(header[_PREFIX:])
+    sizes = [len(frame) for frame in frames]
+    if sizes != [entry[5] for entry in spec]:
+        raise DataError("ZMQStreamer frames of {} bytes do not match their "
+                        "header".format(sizes))
+    return {entry[0]: _array(frame, *entry[1:6])
+            for entry, frame in zip(spec, frames)}
+
+
+def _error_frames(exc, token):
+    text = "".join(traceback.format_exception(type(exc), exc,
+                                              exc.__traceback__))
+    try:
+        pickled = pickle.dumps(exc) if isinstance(exc, Exception) else b""
+    except Exception:
+        pickled = b""
+    summary = "".join(traceback.format_exception_only(type(exc), exc))
+    return [_ERROR + token, pickled, text.encode(), summary.strip().encode()]
+
+
+def _remote_error(frames):
+    """The exception to raise for an error message, cause attached."""
+    pickled, text, summary = (bytes(frame) for frame in frames)
+    exc = None
+    if pickled:
+        try:
+            exc = pickle.loads(pickled)
+        except Exception:
+            exc = None
+    if not isinstance(exc, Exception):
+        exc = PescadorError("ZMQStreamer worker raised {}".format(
+            summary.decode(errors="replace")))
+    exc.__cause__ = RemoteTraceback(text.decode(errors="replace"))
+    return exc
+
+
+def _read(socket, flags=0, copy=False, track=False, token=None):
+    """Receive one message: (kind, item or exception or None).
+
+    With a ``token``, a message that does not carry it is ignored:
+    ``(None, None)``.
+    """
+    head = socket.recv(flags)
+    kind = head[:1]
+    if token is not None and head[1:_PREFIX] != token:
+        kind = None
+    elif kind == _SMALL:
+        return _DATA, _decode_small(head)
+    rest = []
+    while socket.rcvmore:
+        rest.append(socket.recv(copy=copy, track=track))
+    if kind is None:
+        return None, None
+    if kind == _DATA:
+        return kind, _decode_frames(head, rest)
+    if kind == _ERROR and len(rest) == 3:
+        return kind, _remote_error(rest)
+    if kind == _END:
+        return kind, None
+    raise DataError("Unknown ZMQStreamer message kind {!r}".format(kind))
+
+
+def zmq_send_data(socket, data, flags=0, copy=True, track=False):
+    """Send a dict of numpy arrays over a ZeroMQ socket.
+
+    The message is one header frame (keys, dtypes, shapes, memory order)
+    followed by one frame per array. C- and Fortran-contiguous arrays are
+    sent from their own memory (without copying when ``copy=False``); other
+    arrays are first made C-contiguous. Items whose arrays hold at most
+    64 KB in all are packed into a single frame instead (one small copy,
+    much less overhead per message).
+
+    Parameters
+    ----------
+    socket : zmq.Socket
+    data : dict of str -> np.ndarray
+        Numpy scalars are sent as 0-d arrays.
+    flags, copy, track
+        Passed to ``socket.send_multipart``.
+
+    Returns
+    -------
+    None, or a ``zmq.MessageTracker`` if ``track``.
+
+    Raises
+    ------
+    DataError
+        If ``data`` is not a dict, a key is not a string, or a value is not
+        a numpy array or is an object array.
+
+    See Also
+    --------
+    zmq_recv_data
+
+    Examples
+    --------
+    >>> import numpy as np, zmq
+    >>> import pescador
+    >>> context = zmq.Context()
+    >>> receiver = context.socket(zmq.PULL)
+    >>> port = receiver.bind_to_random_port('tcp://127.0.0.1')
+    >>> sender = context.socket(zmq.PUSH)
+    >>> _ = sender.connect('tcp://127.0.0.1:{}'.format(port))
+    >>> pescador.zmq_send_data(sender, {'X': np.arange(3.0)})
+    >>> pescador.zmq_recv_data(receiver)
+    {'X': array([0., 1., 2.])}
+    >>> sender.close(); receiver.close(); context.term()
+    """
+    return socket.send_multipart(_encode(data), flags=flags, copy=copy,
+                                 track=track)
+
+
+def zmq_recv_data(socket, flags=0, copy=True, track=False):
+    """Receive a dict of numpy arrays sent by `zmq_send_data`.
+
+    Parameters
+    ----------
+    socket : zmq.Socket
+    flags, copy, track
+        Passed to ``socket.recv_multipart``. With ``copy=False`` the arrays
+        are views of the received message memory (no copy).
+
+    Returns
+    -------
+    dict of str -> np.ndarray
+        Same keys, dtypes, shapes, memory order and values as sent; the
+        arrays are aligned and writeable (copied only when the received
+        memory is not).
+
+    Raises
+    ------
+    DataError
+        If the message is not a well-formed data message.
+    Exception
+        If the message reports an exception raised by a `ZMQStreamer`
+        worker: that exception, with the worker's traceback as
+        ``__cause__``.
+
+    See Also
+    --------
+    zmq_send_data
+
+    Examples
+    --------
+    >>> import numpy as np, zmq
+    >>> import pescador
+    >>> context = zmq.Context()
+    >>> a, b = context.socket(zmq.PAIR), context.socket(zmq.PAIR)
+    >>> _ = a.bind('inproc://example'), b.connect('inproc://example')
+    >>> pescador.zmq_send_data(a, {'y': np.array(7, dtype='>i2')})
+    >>> item = pescador.zmq_recv_data(b, copy=False)
+    >>> int(item['y']), item['y'].dtype.str, item['y'].flags.writeable
+    (7, '>i2', True)
+    >>> context.destroy()
+    """
+    kind, payload = _read(socket, flags, copy=copy, track=track)
+    if kind == _ERROR:
+        raise payload
+    if kind != _DATA:
+        raise DataError("Expected a data message, got the end-of-stream "
+                        "message")
+    return payload
