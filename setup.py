@@ -41,7 +41,6 @@ setup(
         ],
     },
     classifiers=[
-        "License :: OSI Approved :: ISC License (ISCL)",
         "Programming Language :: Python :: 3",
         "Intended Audience :: Science/Research",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -63,7 +63,6 @@ sphinx_gallery_conf = {
 
 # -- HTML ----------------------------------------------------------------
 html_theme = "alabaster"
-html_static_path = ["_static"]
 html_title = "pescador {}".format(release)
 html_theme_options = {
     "description": "Stream data into machine-learning models",
