@@ -37,6 +37,8 @@ def cases():
     return [
         ("Streamer.iterate", lambda: pescador.Streamer(
             count, N_ITEMS).iterate(), 1 / 1.5),
+        ("Streamer.iterate(max_iter)", lambda: pescador.Streamer(
+            count, N_ITEMS).iterate(max_iter=N_ITEMS), 1 / 1.5),
         ("ShuffledMux(10)", lambda: pescador.ShuffledMux(
             ten, random_state=0).iterate(), 1 / 20),
         ("ShuffledMux(10, weights)", lambda: pescador.ShuffledMux(

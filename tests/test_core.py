@@ -319,3 +319,25 @@ def test_streamable_rejects_plain_function():
 
 def test_repr():
     assert repr(Streamer(count, 3, start=1)) == "Streamer(count, 3, start=1)"
+
+
+@pytest.mark.parametrize("method", ["iterate", "cycle"])
+def test_limited_iteration_ends_activation_with_its_last_item(method):
+    stream = Streamer(count, 5)
+    limited = getattr(stream, method)(max_iter=3)
+    assert [next(limited), next(limited), next(limited)] == [0, 1, 2]
+    # The limit is reached: the activation ends while `limited` is held.
+    assert list(limited) == []
+    assert stream.active == 0
+
+
+@pytest.mark.parametrize("method", ["iterate", "cycle"])
+def test_limited_iteration_closes_like_a_generator(method):
+    stream = Streamer(count, 5)
+    limited = getattr(stream, method)(max_iter=4)
+    assert next(limited) == 0
+    assert stream.active == 1
+    limited.close()
+    assert stream.active == 0
+    assert list(limited) == []
+    limited.close()  # closing twice is harmless, as for a generator
