@@ -5,7 +5,6 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 """
 
 import inspect
-import numbers
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from .core import Streamer
 from .exceptions import PescadorError
-from .util import derive_rng, get_rng
+from .util import _is_int, _is_number, derive_rng, get_rng
 
 __all__ = ["BaseMux"]
 
@@ -75,16 +74,8 @@ def _check_weights(weights, n):
     return values / values.sum()
 
 
-def _check_mode(mode, allowed):
-    if not isinstance(mode, str) or mode not in allowed:
-        raise PescadorError("Invalid mode={!r}: expected one of {}".format(
-            mode, ", ".join(map(repr, allowed))))
-    return mode
-
-
 def _check_n_active(n_active):
-    if (isinstance(n_active, numbers.Integral)
-            and not isinstance(n_active, (bool, np.bool_)) and n_active > 0):
+    if _is_int(n_active) and n_active > 0:
         return int(n_active)
     raise PescadorError(
         "Invalid n_active={!r} ({}): expected a positive int".format(
@@ -92,9 +83,7 @@ def _check_n_active(n_active):
 
 
 def _check_rate(rate):
-    if rate is None or (isinstance(rate, numbers.Real)
-                        and not isinstance(rate, (bool, np.bool_))
-                        and 0 <= rate < float("inf")):
+    if rate is None or (_is_number(rate) and 0 <= rate < float("inf")):
         return rate
     raise PescadorError(
         "Invalid rate={!r} ({}): expected None or a non-negative finite "

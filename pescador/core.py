@@ -3,12 +3,12 @@
 import copy
 import functools
 import inspect
-import numbers
 import weakref
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from .exceptions import PescadorError
+from .util import _is_int
 
 __all__ = ["Streamer", "streamable"]
 
@@ -17,8 +17,7 @@ def check_max_iter(max_iter, name="max_iter"):
     """Return ``max_iter`` as an int (or None), or raise `PescadorError`."""
     if max_iter is None:
         return None
-    if (isinstance(max_iter, numbers.Integral)
-            and not isinstance(max_iter, bool) and max_iter >= 0):
+    if _is_int(max_iter) and max_iter >= 0:
         return int(max_iter)
     raise PescadorError(
         "Invalid {}={!r} ({}): expected None or a non-negative int".format(

@@ -7,7 +7,6 @@ only once: to reuse a map, wrap it in a `Streamer`, e.g.
 ``Streamer(buffer_stream, stream, 16)``.
 """
 
-import numbers
 from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
@@ -16,7 +15,7 @@ from operator import itemgetter
 import numpy as np
 
 from .exceptions import DataError, PescadorError
-from .util import get_rng
+from .util import _is_int, _is_number, get_rng
 
 __all__ = ["buffer_stream", "tuples", "keras_tuples", "cache"]
 
@@ -60,11 +59,6 @@ def _iterate(stream, name):
             "{} expects an iterable of items (a Streamer, a mux, a list, a "
             "generator...); got {!r} ({})".format(
                 name, stream, type(stream).__name__)) from None
-
-
-def _is_int(value):
-    return (isinstance(value, numbers.Integral)
-            and not isinstance(value, (bool, np.bool_)))
 
 
 def _check_positive_int(value, name, func):
@@ -440,8 +434,7 @@ def cache(stream, n_cache, prob=0.5, random_state=None):
     [0, 1, 2, 3, 4]
     """
     n_cache = _check_positive_int(n_cache, "n_cache", "cache")
-    if not (isinstance(prob, numbers.Real)
-            and not isinstance(prob, (bool, np.bool_)) and 0 < prob <= 1):
+    if not (_is_number(prob) and 0 < prob <= 1):
         raise PescadorError(
             "cache: invalid prob={!r} ({}): expected a number in (0, "
             "1]".format(prob, type(prob).__name__))

@@ -19,10 +19,11 @@ from itertools import accumulate, cycle, repeat
 
 import numpy as np
 
-from ._mux_base import (BaseMux, _as_streamer, _check_mode, _check_n_active,
+from ._mux_base import (BaseMux, _as_streamer, _check_n_active,
                         _check_rate, _check_streamers, _check_weights,
                         _weighted_indices, _BLOCK, _TRIES)
 from .core import Streamer
+from .util import _check_choice
 
 __all__ = ["BaseMux", "StochasticMux", "ShuffledMux", "RoundRobinMux",
            "ChainMux", "Mux"]
@@ -100,8 +101,8 @@ class StochasticMux(BaseMux):
         self.n_active = _check_n_active(n_active)
         self.rate = _check_rate(rate)
         self.weights = _check_weights(weights, len(self.streamers))
-        self.mode = _check_mode(
-            mode, ("with_replacement", "single_active", "exhaustive"))
+        self.mode = _check_choice(
+            "mode", mode, ("with_replacement", "single_active", "exhaustive"))
         self.prune_empty_streams = bool(prune_empty_streams)
 
     def _start(self):
@@ -310,8 +311,8 @@ class RoundRobinMux(BaseMux):
 
     def __init__(self, streamers, mode="exhaustive", random_state=None):
         super().__init__(streamers, random_state)
-        self.mode = _check_mode(mode, ("exhaustive", "cycle",
-                                       "permuted_cycle"))
+        self.mode = _check_choice(
+            "mode", mode, ("exhaustive", "cycle", "permuted_cycle"))
 
     def _start(self):
         self._init_slots(len(self.streamers))
@@ -387,7 +388,7 @@ class ChainMux(BaseMux):
 
     def __init__(self, streamers, mode="exhaustive", random_state=None):
         super().__init__(streamers, random_state)
-        self.mode = _check_mode(mode, ("exhaustive", "cycle"))
+        self.mode = _check_choice("mode", mode, ("exhaustive", "cycle"))
 
     def _prepare_streamers(self, streamers):
         if isinstance(streamers, (Iterator, Streamer)):

@@ -20,6 +20,25 @@ __all__ = [
 ]
 
 
+def _is_int(value):
+    """True for a Python or numpy integer, but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    """True for a Python or numpy real number, but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_choice(name, value, choices):
+    """Return ``value`` if it is one of ``choices`` (strings or None), else
+    `PescadorError`."""
+    if not isinstance(value, (str, type(None))) or value not in choices:
+        raise PescadorError("Invalid {}={!r}: expected one of {}".format(
+            name, value, ", ".join(map(repr, choices))))
+    return value
+
+
 def get_rng(random_state):
     """Turn a ``random_state`` argument into a random number generator.
 
@@ -57,9 +76,7 @@ def get_rng(random_state):
         return np.random.mtrand._rand
     if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
         return random_state
-    if (isinstance(random_state, numbers.Integral)
-            and not isinstance(random_state, (bool, np.bool_))
-            and 0 <= random_state < 2**32):
+    if _is_int(random_state) and 0 <= random_state < 2**32:
         return np.random.RandomState(int(random_state))
     raise PescadorError(
         "Invalid random_state={!r} ({}): expected None, a non-negative int "

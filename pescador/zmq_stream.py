@@ -7,7 +7,6 @@ directory or loopback TCP.
 """
 
 import multiprocessing
-import numbers
 import os
 import pickle
 import shutil
@@ -22,6 +21,7 @@ from ._zmq_wire import (_DATA, _END, _ERROR, _TOKEN_SIZE, _encode,
                         _error_frames, _read, zmq_recv_data, zmq_send_data)
 from .core import Streamer
 from .exceptions import PescadorError
+from .util import _check_choice, _is_int, _is_number
 
 __all__ = ["ZMQStreamer", "zmq_send_data", "zmq_recv_data"]
 
@@ -152,27 +152,18 @@ def _shutdown(process, timeout):
 
 
 def _check_int(name, value, low, high=None):
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or value < low or (high is not None and value > high)):
+    if not _is_int(value) or value < low or (high is not None
+                                             and value > high):
         raise PescadorError("Invalid {}={!r}: expected an int in [{}, {}]"
                             .format(name, value, low, high or "inf"))
     return int(value)
 
 
 def _check_timeout(timeout):
-    if timeout is None or (isinstance(timeout, numbers.Real)
-                           and not isinstance(timeout, bool)
-                           and timeout >= 0):
+    if timeout is None or (_is_number(timeout) and timeout >= 0):
         return timeout
     raise PescadorError("Invalid timeout={!r}: expected None or a "
                         "non-negative number of seconds".format(timeout))
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise PescadorError("Invalid {}={!r}: expected one of {}".format(
-            name, value, ", ".join(map(repr, choices))))
-    return value
 
 
 def _default_transport():

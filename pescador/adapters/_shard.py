@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Streamer
 from ..exceptions import PescadorError
+from ..util import _is_int
 
 __all__ = ["shard"]
 
@@ -120,10 +121,6 @@ def split_count(total, index, count):
     if total is None:
         return None
     return total // count + (index < total % count)
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _is_mux(streamer):

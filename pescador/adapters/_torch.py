@@ -1,6 +1,5 @@
 """PyTorch: an ``IterableDataset`` over a `Streamer` or mux."""
 
-import numbers
 
 import numpy as np
 import torch
@@ -8,6 +7,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..core import Streamer, check_max_iter
 from ..exceptions import DataError, PescadorError
+from ..util import _is_int
 from ._shard import check_epoch, mux_size, shard, split_count
 
 __all__ = ["TorchDataset"]
@@ -155,10 +155,6 @@ def _check_rank(rank, world_size):
             "ints with 0 <= rank < world_size (or both None)".format(
                 rank, world_size))
     return int(rank), int(world_size)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def to_tensors(item, where="item"):
