@@ -8,7 +8,6 @@ issue's target is the floor in the last column).
 
 import os
 import sys
-from itertools import islice
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 

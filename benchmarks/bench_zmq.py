@@ -5,16 +5,24 @@ steady-state throughput (items/s and MB/s, from the first item received to
 the last) of:
 
 - raw pyzmq: a forked process sends the array zero-copy to a PULL socket,
-  which receives it zero-copy, over the same transport: as a multipart
-  message of a small header frame and the array (the floor the issue names:
-  what any dict-of-arrays protocol over ZeroMQ sends), and as the bare
-  array alone (one frame, no header: a floor below any protocol), with
-  the same high-water mark as ZMQStreamer, and with zmq's default (1000);
+  which receives it zero-copy, over the same transport and with the same
+  high-water mark as ZMQStreamer, as a multipart message of a header frame
+  and the array (the floor the issue names). The header is 19 bytes, as
+  ZMQStreamer's is once a layout has been named ("raw": the same frames,
+  so the ratio is the cost of ZMQStreamer's Python), or 45 bytes, as a
+  JSON description of the array would be ("raw json"; this floor keeps its
+  header frame as long as the array, a consumer that decodes the header
+  and keeps only the array pays for it in page faults: see
+  ``pescador._zmq_wire._encode``). "bare" sends the array alone: one
+  frame, no header, a floor below any protocol.
 - ZMQStreamer, over its default transport and over TCP loopback;
 - ``np.copyto`` of the same array, for scale;
 
 and the time to the first item of each. Every figure is a ratio against a
-baseline measured in the same run.
+baseline measured in the same run: the contenders run one after another in
+rounds (ZMQStreamer and its floor back to back, in alternating order), and
+the table gives the median and the range of the per-round ratios, since a
+2-core machine shared with others drifts by tens of percent between runs.
 
 Run: ``python benchmarks/bench_zmq.py [--quick]``.
 """
@@ -22,6 +30,7 @@ Run: ``python benchmarks/bench_zmq.py [--quick]``.
 import multiprocessing
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +45,8 @@ import pescador  # noqa: E402
 from harness import best_time, print_table  # noqa: E402
 
 SIZES = {"4 KB": 4 << 10, "1 MB": 1 << 20, "16 MB": 16 << 20}
-TOTAL_BYTES = 1 << 30
+# About half a second of streaming per run on this machine.
+ITEMS = {"4 KB": 20000, "1 MB": 1500, "16 MB": 100}
 HWM = pescador.ZMQStreamer([]).hwm  # the default high-water mark
 
 
@@ -47,17 +57,21 @@ def repeat_item(nbytes, n):
         yield item
 
 
-# The header frame of the multipart floor: about what ZMQStreamer sends.
-HEADER = b"D" + bytes(16) + b'[["X","<f4",[262144],"C"]]'
+# Header frames of the multipart floors: as long as the one ZMQStreamer
+# sends for a large item of a layout it has sent before (kind, token and a
+# 2-byte name), and as long as a JSON description of the array.
+HEADERS = {"short": b"R" + bytes(16) + b"\0\0",
+           "json": b"D" + bytes(16) + b'[["X","<f4",[262144],"C"]]',
+           "bare": None}
 
 
-def _raw_sender(address, nbytes, n, hwm, multipart):
+def _raw_sender(address, nbytes, n, hwm, header):
     context = zmq.Context()
     socket = context.socket(zmq.PUSH)
     socket.sndhwm = hwm
     socket.connect(address)
     array = np.ones(nbytes // 4, dtype=np.float32)
-    frames = [HEADER, array] if multipart else [array]
+    frames = [array] if header is None else [header, array]
     for _ in range(n):
         socket.send_multipart(frames, copy=False)
     # Exiting now would lose what the receiver has not read from the OS
@@ -65,7 +79,7 @@ def _raw_sender(address, nbytes, n, hwm, multipart):
     time.sleep(3600)
 
 
-def raw_run(transport, nbytes, n, hwm=HWM, multipart=True):
+def raw_run(transport, nbytes, n, header="short", hwm=HWM):
     """(seconds to first item, seconds for the rest) of raw pyzmq."""
     start = time.perf_counter()
     context = zmq.Context()
@@ -80,7 +94,8 @@ def raw_run(transport, nbytes, n, hwm=HWM, multipart=True):
         port = socket.bind_to_random_port("tcp://127.0.0.1")
         address = "tcp://127.0.0.1:{}".format(port)
     process = multiprocessing.Process(target=_raw_sender,
-                                      args=(address, nbytes, n, hwm, multipart))
+                                      args=(address, nbytes, n, hwm,
+                                            HEADERS[header]))
     process.start()
     frames = socket.recv_multipart(copy=False)
     first = time.perf_counter()
@@ -111,13 +126,6 @@ def zmq_run(transport, nbytes, n):
     return first - start, time.perf_counter() - first
 
 
-def best(run, transport, nbytes, n, repeat, *args):
-    """Best time to first item and best steady throughput (items/s)."""
-    results = [run(transport, nbytes, n, *args) for _ in range(repeat)]
-    return (min(r[0] for r in results),
-            (n - 1) / min(r[1] for r in results))
-
-
 def copyto_rate(nbytes):
     source = np.ones(nbytes // 4, dtype=np.float32)
     target = np.empty_like(source)
@@ -125,42 +133,76 @@ def copyto_rate(nbytes):
     return 1 / best_time(lambda: np.copyto(target, source), 5, number)
 
 
+def measure_round(default, nbytes, n, flip):
+    """One round: every contender once, ZMQStreamer and its floor run back
+    to back (in an order that alternates between rounds, so that a drift
+    of the machine's speed favours neither). Returns {name: (seconds to
+    first item, items/s)}."""
+    contenders = [
+        ("raw", lambda: raw_run(default, nbytes, n)),
+        ("zmq", lambda: zmq_run(default, nbytes, n)),
+        ("raw tcp", lambda: raw_run("tcp", nbytes, n)),
+        ("zmq tcp", lambda: zmq_run("tcp", nbytes, n)),
+        ("raw json", lambda: raw_run(default, nbytes, n, "json")),
+        ("bare", lambda: raw_run(default, nbytes, n, "bare")),
+    ]
+    if flip:
+        contenders[0:2] = contenders[1::-1]
+        contenders[2:4] = contenders[3:1:-1]
+    results = {}
+    for name, run in contenders:
+        first, rest = run()
+        results[name] = (first, (n - 1) / rest)
+    return results
+
+
+def spread(values, fmt="{:.2f}"):
+    """'median [min-max]' of values."""
+    return (fmt + " [" + fmt + "-" + fmt + "]").format(
+        statistics.median(values), min(values), max(values))
+
+
 def main(quick=False):
-    repeat = 2 if quick else 3
+    rounds = 3 if quick else 7
     default = pescador.zmq_stream._default_transport()
     rows, first_rows = [], []
     for label, nbytes in SIZES.items():
-        n = max(50, min(20000, TOTAL_BYTES // nbytes // (4 if quick else 1)))
+        n = ITEMS[label] // (4 if quick else 1)
         mb = nbytes / 1e6
-        raw_first, raw = best(raw_run, default, nbytes, n, repeat)
-        _, raw_bare = best(raw_run, default, nbytes, n, repeat, HWM, False)
-        _, raw_1000 = best(raw_run, default, nbytes, n, repeat, 1000)
-        ours_first, ours = best(zmq_run, default, nbytes, n, repeat)
-        tcp_raw_first, tcp_raw = best(raw_run, "tcp", nbytes, n, repeat)
-        tcp_first, tcp = best(zmq_run, "tcp", nbytes, n, repeat)
+        runs = [measure_round(default, nbytes, n, i % 2)
+                for i in range(rounds)]
+
+        def ratios(a, b):
+            return [r[a][1] / r[b][1] for r in runs]
+
+        def rates(name):
+            return [r[name][1] for r in runs]
+
         copy = copyto_rate(nbytes)
-        rows.append([label, "{:.0f}".format(raw), "{:.0f}".format(raw_1000),
-                     "{:.0f}".format(ours), "{:.0f}".format(ours * mb),
-                     "{:.2f}x".format(ours / raw),
-                     "{:.2f}x".format(ours / raw_bare),
-                     "{:.2f}x".format(ours / raw_1000),
-                     "{:.2f}x".format(tcp / tcp_raw),
-                     "{:.2f}x".format(ours / tcp),
-                     "{:.0f}".format(copy * mb),
-                     "{:.3f}".format(ours * mb / (copy * mb))])
-        first_rows.append([label, "{:.1f}".format(raw_first * 1e3),
-                           "{:.1f}".format(ours_first * 1e3),
-                           "{:.1f}".format(tcp_raw_first * 1e3),
-                           "{:.1f}".format(tcp_first * 1e3)])
+        rows.append([
+            label, "{:.0f}".format(statistics.median(rates("raw"))),
+            "{:.0f}".format(statistics.median(rates("zmq"))),
+            "{:.0f}".format(statistics.median(rates("zmq")) * mb),
+            spread(ratios("zmq", "raw")), spread(ratios("zmq", "raw json")),
+            spread(ratios("zmq", "bare")),
+            spread(ratios("zmq tcp", "raw tcp")),
+            spread(ratios("zmq", "zmq tcp")),
+            "{:.0f}".format(copy * mb),
+            "{:.3f}".format(statistics.median(rates("zmq")) / copy)])
+        first_rows.append([label] + [
+            "{:.1f}".format(min(r[name][0] for r in runs) * 1e3)
+            for name in ("raw", "zmq", "raw tcp", "zmq tcp")])
     print_table(
-        "Steady throughput, default transport = {}, start method {}; raw: "
-        "header + array frames, bare: the array alone, both at hwm={} like "
-        "ZMQStreamer; raw1000: zmq's default hwm".format(
-            default, multiprocessing.get_start_method(), HWM),
-        ["item", "raw it/s", "raw1000 it/s", "ZMQ it/s", "ZMQ MB/s",
-         "ZMQ/raw", "ZMQ/bare", "ZMQ/raw1000", "ZMQ/raw tcp", "default/tcp",
+        "Steady throughput over {} interleaved rounds, default transport = "
+        "{}, start method {}: median [min-max] of the per-round ratios. "
+        "raw: a 19-byte header frame + the array (ZMQStreamer's frames); "
+        "raw json: a 45-byte header + the array; bare: the array alone; "
+        "all at hwm={} like ZMQStreamer".format(
+            rounds, default, multiprocessing.get_start_method(), HWM),
+        ["item", "raw it/s", "ZMQ it/s", "ZMQ MB/s", "ZMQ/raw",
+         "ZMQ/raw json", "ZMQ/bare", "ZMQ/raw tcp", "default/tcp",
          "copyto MB/s", "ZMQ/copyto"], rows)
-    print_table("Time to first item (ms)",
+    print_table("Time to first item (ms, best round)",
                 ["item", "raw " + default, "ZMQ " + default, "raw tcp",
                  "ZMQ tcp"], first_rows)
 

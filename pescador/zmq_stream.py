@@ -47,15 +47,21 @@ def _consumer_alive():
 
 def _push(socket, frames, copy):
     """Send one message, waiting while the queue is full (the high-water
-    mark), and giving up if the consuming process has died."""
-    while True:
-        try:
-            if len(frames) == 1:
-                return socket.send(frames[0])
-            return socket.send_multipart(frames, copy=copy)
-        except zmq.Again:  # timed out: SNDTIMEO
-            if not _consumer_alive():
-                raise _Stop()
+    mark), and giving up if the consuming process has died.
+
+    The frames go out one ``send`` each: ``send_multipart`` checks every
+    frame first, which costs more than sending a large one.
+    """
+    last = len(frames) - 1
+    for index, frame in enumerate(frames):
+        flags = zmq.SNDMORE if index < last else 0
+        while True:
+            try:
+                socket.send(frame, flags, copy=copy)
+                break
+            except zmq.Again:  # timed out: SNDTIMEO
+                if not _consumer_alive():
+                    raise _Stop()
 
 
 def _await_stop(wakeup):
@@ -98,8 +104,9 @@ def _work(streamer, pickled, address, token, hwm, copy, max_iter):
                 streamer = pickle.loads(streamer)
             if not isinstance(streamer, Streamer):
                 streamer = Streamer(streamer)
+            names = {}
             for item in streamer.iterate(max_iter):
-                _push(socket, _encode(item, token), copy)
+                _push(socket, _encode(item, token, names), copy)
             last = [_END + token]
         except _Stop:
             raise
@@ -190,7 +197,7 @@ class ZMQStreamer(Streamer):
     copy : bool
         If False (default), the worker sends the memory of items larger
         than 64 KB without copying (smaller items are packed into one
-        message, which is faster). The consumer never copies.
+        message, which is faster, and copied once on arrival).
     timeout : None or number
         Seconds the worker has to stop once asked (SIGTERM, sent when the
         stream ends or the consumer stops early) before it is killed.
@@ -227,11 +234,12 @@ class ZMQStreamer(Streamer):
 
     Notes
     -----
-    Received arrays are views of the ZeroMQ message memory: no copy is
-    made, and they are writeable, aligned, and keep their dtype (including
-    byte order), shape and C or Fortran order; the rare array whose memory
-    is not aligned is copied. Each array keeps its message alive, so hold on
-    to items only as long as needed.
+    The arrays of items over 64 KB arrive as views of the ZeroMQ message
+    memory, without a copy; smaller items are copied once out of their
+    message. Either way they are writeable, aligned, and keep their dtype
+    (including byte order), shape and C or Fortran order; the rare array
+    whose memory is not aligned is copied. Each array keeps its message
+    alive, so hold on to items only as long as needed.
 
     The worker outlives its last message until the consumer has read it
     (a peer that exits early loses messages in transit). At the end of the
@@ -344,9 +352,10 @@ class ZMQStreamer(Streamer):
                 raise PescadorError("ZMQStreamer could not start its worker "
                                     "process: {}".format(exc)) from exc
             process = worker
+            names = {}
             while True:
                 try:
-                    kind, item = _read(socket, token=token)
+                    kind, item = _read(socket, token=token, names=names)
                 except zmq.Again:  # timed out: RCVTIMEO
                     _check_alive(socket, process)
                     continue

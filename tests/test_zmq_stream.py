@@ -38,6 +38,59 @@ def test_wire_round_trip_every_dtype_shape_layout(pair, copy_):
                          {key: array})
 
 
+def test_wire_copy_decides_whether_large_arrays_view_the_message(pair):
+    sender, receiver = pair
+    big = np.arange(1 << 15, dtype=np.float64)  # 256 KB: its own frame
+    for copy_, expect_view in ((True, False), (False, True)):
+        pescador.zmq_send_data(sender, {"x": big})
+        array = pescador.zmq_recv_data(receiver, copy=copy_)["x"]
+        assert array.flags.owndata is not expect_view
+        assert isinstance(array.base, zmq.Frame) is expect_view
+        assert array.flags.writeable and array.flags.aligned
+        np.testing.assert_array_equal(array, big)
+
+
+def test_wire_ignores_messages_without_the_token(pair):
+    from pescador._zmq_wire import _DATA, _encode, _read
+    sender, receiver = pair
+    token = b"t" * 16
+    sender.send_multipart([b"D" + bytes(16) + b"[]", b"a", b"b"])
+    sender.send_multipart(_encode({"x": np.ones(1 << 15)}, token),
+                          copy=False)
+    assert _read(receiver, token=token) == (None, None)
+    kind, item = _read(receiver, token=token)
+    assert kind == _DATA and item["x"].shape == (1 << 15,)
+
+
+def test_wire_named_headers_fit_in_a_zeromq_message(pair, monkeypatch):
+    from pescador import _zmq_wire as wire
+    sender, receiver = pair
+    token, names, received = b"t" * 16, {}, {}
+    # Three large layouts, then the first again; at most two get names.
+    monkeypatch.setattr(wire, "_MAX_NAMES", 2)
+    items = [{"x": np.full((100, 200), i, dtype)} for i, dtype
+             in enumerate(["<f8", ">i4", "<c8"])] * 2
+    kinds = []
+    for item in items:
+        frames = wire._encode(item, token, names)
+        kinds.append(frames[0][:1])
+        sender.send_multipart(frames, copy=False)
+        kind, got = wire._read(receiver, token=token, names=received)
+        assert kind == wire._DATA
+        assert_same_item(got, item)
+    assert kinds == [b"N", b"N", b"D", b"R", b"R", b"D"]
+    # ZeroMQ stores frames of at most 33 bytes inside the message (no
+    # allocation): a named header's frame must stay that short.
+    assert len(wire._encode(items[0], token, names)[0]) <= 33
+    # A name the receiver never saw, or any name without a stream, is bad.
+    sender.send_multipart(wire._encode(items[0], token, names), copy=False)
+    with pytest.raises(pescador.DataError, match="unknown header"):
+        wire._read(receiver, token=token, names={})
+    sender.send_multipart(wire._encode(items[0], token, names), copy=False)
+    with pytest.raises(pescador.DataError, match="Unknown .* kind b'R'"):
+        pescador.zmq_recv_data(receiver)
+
+
 def test_wire_many_keys_and_scalars(pair):
     sender, receiver = pair
     item = {"a": np.float32(1.5), "b": np.int64(-3), "c": np.arange(5),
@@ -78,7 +131,13 @@ def test_wire_malformed_message_raises_data_error(pair):
         pescador.zmq_recv_data(receiver)
     sender.send_multipart([b"D" + bytes(16) + b'[["x","<f8",[3],"C"]]',
                            b"short"])
-    with pytest.raises(pescador.DataError, match="do not match"):
+    with pytest.raises(pescador.DataError,
+                       match="frame of 5 bytes does not match its header "
+                             r"\(24 bytes for 'x'\)"):
+        pescador.zmq_recv_data(receiver)
+    sender.send_multipart([b"D" + bytes(16) + b'[["x","<f8",[3],"C"]]',
+                           bytes(24), bytes(24)])
+    with pytest.raises(pescador.DataError, match=r"2 frames .*\(1 arrays\)"):
         pescador.zmq_recv_data(receiver)
     sender.send_multipart([b"D" + bytes(16) + b'[["x","|O",[1],"C"]]',
                            bytes(8)])
@@ -92,6 +151,18 @@ def test_round_trip_across_processes():
     items = [{key: array} for key, array in ARRAYS.items()]
     items.append({"big": np.arange(1 << 17, dtype=">f8"),
                   "small": np.float16(2.5), "grid": np.ones((3, 5), "c8")})
+    received = list(ZMQStreamer(pescador.Streamer(items)))
+    assert len(received) == len(items)
+    for got, sent in zip(received, items):
+        assert_same_item(got, {k: np.asarray(v) for k, v in sent.items()})
+
+
+def test_round_trip_of_alternating_large_layouts():
+    layouts = [((300, 100), "<f4", "C"), ((100, 300), ">f8", "F"),
+               ((70000,), "u1", "C")]
+    items = [{"x": np.asarray(np.random.RandomState(i).rand(*shape) * 100,
+                              dtype=dtype, order=order), "i": np.int64(i)}
+             for i, (shape, dtype, order) in enumerate(layouts * 4)]
     received = list(ZMQStreamer(pescador.Streamer(items)))
     assert len(received) == len(items)
     for got, sent in zip(received, items):
