@@ -69,7 +69,6 @@ class RemoteTraceback(PescadorError):
         return "\n\nWorker traceback:\n" + self.traceback
 
 
-
 def _describe(value):
     text = repr(value)
     return "{} {}".format(type(value).__name__,
@@ -122,7 +121,8 @@ def _offsets(body, sizes):
 
 
 def _send_layout(signature):
-    """(header body, nbytes of each array, pads of a one-frame message)."""
+    """(JSON header, its length as 4 bytes, total nbytes of the arrays, pads
+    of a one-frame message)."""
     layout = _send_cache.get(signature)
     if layout is None:
         body = json.dumps(
@@ -136,7 +136,7 @@ def _send_layout(signature):
         ends = [_PREFIX + 4 + len(body)] + [o + n for o, n in
                                              zip(offsets, sizes)]
         pads = [bytes(b - a) for a, b in zip(ends, offsets + [end])]
-        layout = len(body).to_bytes(4, "little") + body, sum(sizes), pads
+        layout = body, len(body).to_bytes(4, "little"), sum(sizes), pads
         if len(_send_cache) >= _CACHE_SIZE:
             _send_cache.clear()
         _send_cache[signature] = layout
@@ -168,7 +168,7 @@ def _encode(data, token=_NO_TOKEN, names=None):
         signature.append((key, value.dtype, value.shape, order))
         buffers.append(buffer)
     signature = tuple(signature)
-    body, nbytes, pads = _send_layout(signature)
+    body, size, nbytes, pads = _send_layout(signature)
     if nbytes > _SMALL_BYTES:
         if names is not None:
             name = names.get(signature)
@@ -177,9 +177,9 @@ def _encode(data, token=_NO_TOKEN, names=None):
             if len(names) < _MAX_NAMES:
                 name = len(names).to_bytes(_NAME_SIZE, "little")
                 names[signature] = name
-                return [_NAMED + token + name + body[4:]] + buffers
-        return [_DATA + token + body[4:]] + buffers
-    parts = [_SMALL, token, body]
+                return [_NAMED + token + name + body] + buffers
+        return [_DATA + token + body] + buffers
+    parts = [_SMALL, token, size, body]
     for buffer, pad in zip(buffers, pads):
         parts += [pad, buffer]
     parts.append(pads[-1])
@@ -193,12 +193,11 @@ def _parse_entry(entry):
     if not isinstance(key, str) or dtype.hasobject or order not in "CF":
         raise ValueError("bad key, dtype or order")
     shape = tuple(int(n) for n in shape)
-    count = int(np.prod(shape))
-    return key, dtype, shape, order, count, count * dtype.itemsize
+    return key, dtype, shape, order, int(np.prod(shape)) * dtype.itemsize
 
 
 def _recv_spec(body):
-    """Per array (key, dtype, shape, order, count, nbytes, offset), and the
+    """Per array (key, dtype, shape, order, nbytes, offset), and the
     length of a one-frame message."""
     layout = _recv_cache.get(body)
     if layout is None:
@@ -241,7 +240,7 @@ def _decode_small(head):
     # One copy gives all arrays writeable memory, aligned as malloc aligns.
     frame = bytearray(head)
     return {key: _array(frame, dtype, shape, order, nbytes, offset)
-            for key, dtype, shape, order, _, nbytes, offset in spec}
+            for key, dtype, shape, order, nbytes, offset in spec}
 
 
 def _decode_frames(header, frames, copy=False):
@@ -252,7 +251,7 @@ def _decode_frames(header, frames, copy=False):
                         "its header ({} arrays)".format(len(frames),
                                                         len(spec)))
     item = {}
-    for (key, dtype, shape, order, _, nbytes, _), frame in zip(spec, frames):
+    for (key, dtype, shape, order, nbytes, _), frame in zip(spec, frames):
         if len(frame) != nbytes:
             raise DataError("ZMQStreamer frame of {} bytes does not match "
                             "its header ({} bytes for {!r})".format(
