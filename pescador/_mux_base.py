@@ -12,7 +12,7 @@ import numpy as np
 
 from .core import Streamer
 from .exceptions import PescadorError
-from .util import _is_int, _is_number, derive_rng, get_rng
+from .util import _is_number, derive_rng, get_rng
 
 __all__ = ["BaseMux"]
 
@@ -72,14 +72,6 @@ def _check_weights(weights, n):
             "Invalid weights={!r} ({}): expected {} non-negative numbers, one"
             " per streamer, at least one positive".format(weights, problem, n))
     return values / values.sum()
-
-
-def _check_n_active(n_active):
-    if _is_int(n_active) and n_active > 0:
-        return int(n_active)
-    raise PescadorError(
-        "Invalid n_active={!r} ({}): expected a positive int".format(
-            n_active, type(n_active).__name__))
 
 
 def _check_rate(rate):

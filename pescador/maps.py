@@ -15,7 +15,7 @@ from operator import itemgetter
 import numpy as np
 
 from .exceptions import DataError, PescadorError
-from .util import _is_int, _is_number, get_rng
+from .util import _check_positive_int, _is_int, _is_number, get_rng
 
 __all__ = ["buffer_stream", "tuples", "keras_tuples", "cache"]
 
@@ -59,14 +59,6 @@ def _iterate(stream, name):
             "{} expects an iterable of items (a Streamer, a mux, a list, a "
             "generator...); got {!r} ({})".format(
                 name, stream, type(stream).__name__)) from None
-
-
-def _check_positive_int(value, name, func):
-    if not (_is_int(value) and value > 0):
-        raise PescadorError(
-            "{}: invalid {}={!r} ({}): expected a positive int".format(
-                func, name, value, type(value).__name__))
-    return int(value)
 
 
 def _not_a_dict(item, index, func):

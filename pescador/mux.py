@@ -19,11 +19,11 @@ from itertools import accumulate, cycle, repeat
 
 import numpy as np
 
-from ._mux_base import (BaseMux, _as_streamer, _check_n_active,
-                        _check_rate, _check_streamers, _check_weights,
-                        _weighted_indices, _BLOCK, _TRIES)
+from ._mux_base import (BaseMux, _as_streamer, _check_rate,
+                        _check_streamers, _check_weights, _weighted_indices,
+                        _BLOCK, _TRIES)
 from .core import Streamer
-from .util import _check_choice
+from .util import _check_choice, _check_positive_int
 
 __all__ = ["BaseMux", "StochasticMux", "ShuffledMux", "RoundRobinMux",
            "ChainMux", "Mux"]
@@ -98,7 +98,7 @@ class StochasticMux(BaseMux):
                  mode="with_replacement", prune_empty_streams=True,
                  random_state=None):
         super().__init__(streamers, random_state)
-        self.n_active = _check_n_active(n_active)
+        self.n_active = _check_positive_int(n_active, "n_active")
         self.rate = _check_rate(rate)
         self.weights = _check_weights(weights, len(self.streamers))
         self.mode = _check_choice(

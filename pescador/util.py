@@ -39,6 +39,17 @@ def _check_choice(name, value, choices):
     return value
 
 
+def _check_positive_int(value, name, func=None):
+    """Return ``value`` as an int if it is a positive integer, else
+    `PescadorError` (its message prefixed with ``func``'s name, if given)."""
+    if not (_is_int(value) and value > 0):
+        raise PescadorError(
+            "{} {}={!r} ({}): expected a positive int".format(
+                func + ": invalid" if func else "Invalid", name, value,
+                type(value).__name__))
+    return int(value)
+
+
 def get_rng(random_state):
     """Turn a ``random_state`` argument into a random number generator.
 
