@@ -96,15 +96,15 @@ def merge(shares: Sequence[Iterable[T]],
     seed : None or int
         ``None``: fresh entropy from the operating system.
 
-    Yields
-    ------
-    item
-        The shares' items.
+    Returns
+    -------
+    iterator
+        A generator of the shares' items.
 
     Raises
     ------
     PescadorError
-        If ``weights`` does not fit ``shares``.
+        At once, if ``weights`` does not fit ``shares``.
 
     Examples
     --------
@@ -120,6 +120,11 @@ def merge(shares: Sequence[Iterable[T]],
     iterators = [iter(share) for share in shares]
     if weights is not None:
         weights = _check_weights(weights, len(iterators))
+    return _merged(iterators, weights, seed)
+
+
+def _merged(iterators: List[Iterator[T]], weights: Optional[List[float]],
+            seed: Optional[int]) -> Iterator[T]:
     try:
         if len(iterators) == 1:
             if weights is None or weights[0] > 0:
