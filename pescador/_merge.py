@@ -12,11 +12,10 @@ arrives first (for ZMQ, one PULL socket fair-queues the workers) and end
 when every worker has ended.
 """
 
-from bisect import bisect_right
-from itertools import accumulate, cycle, islice, repeat
+from dataclasses import dataclass
+from itertools import cycle, islice
 from typing import (
-    Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
-    TypeVar)
+    Any, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar)
 
 import numpy as np
 
@@ -28,7 +27,8 @@ __all__ = ["MergePlan", "merge"]
 T = TypeVar("T")
 
 
-class MergePlan(NamedTuple):
+@dataclass(frozen=True)
+class MergePlan:
     """How to merge ``count`` shares: see `pescador.split.merge_plan`.
 
     Attributes
@@ -167,19 +167,22 @@ def _weighted(iterators: List[Iterator[Any]], weights: List[float],
     live = [k for k, weight in enumerate(weights) if weight > 0]
     while len(live) > 1:
         nexts = [iterators[k].__next__ for k in live]
-        cumulative = list(accumulate(weights[k] for k in live))
+        cumulative = np.cumsum([weights[k] for k in live])
         # Share k is drawn for a uniform u in [bounds[k-1], bounds[k]).
-        bounds = [c / cumulative[-1] for c in cumulative[:-1]]
-        for k in map(bisect_right, repeat(bounds),
-                     rng.random(_BLOCK).tolist()):
-            try:
-                item = nexts[k]()
-            except StopIteration:
-                # Renormalise over the others; the rest of this block of
-                # uniforms is dropped, which keeps the order reproducible.
-                del live[k]
-                break
-            yield item
+        bounds = cumulative[:-1] / cumulative[-1]
+        ended = None
+        while ended is None:
+            draws = np.searchsorted(bounds, rng.random(_BLOCK), "right")
+            for k in draws.tolist():
+                try:
+                    item = nexts[k]()
+                except StopIteration:
+                    ended = k
+                    break
+                yield item
+        # Renormalise over the shares still running; the rest of the block
+        # of draws is dropped, which keeps the order reproducible.
+        del live[ended]
     if live:
         # No draw is needed for the last share.
         yield from iterators[live[0]]

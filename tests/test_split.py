@@ -13,6 +13,7 @@ import pescador
 import pescador.adapters
 from pescador import (ChainMux, PescadorError, RoundRobinMux, ShuffledMux,
                       StochasticMux, Streamer, buffer_stream)
+from pescador._merge import MergePlan
 from pescador.split import merge_plan, mux_size
 
 from . import streams
@@ -172,7 +173,7 @@ def test_unsplittable_streams_are_accepted_with_count_1(build):
     assert pescador.shard(stream, 0, 1) is stream
     assert sorted(pescador.shard(build(), 0, 1, epoch=3)) == sorted(
         list(build()))
-    assert merge_plan(stream, 1) == (1, None, None)
+    assert merge_plan(stream, 1) == MergePlan(1, None, None)
 
 
 def test_lazy_seeded_mux_with_count_1_is_reseeded_by_epoch():
@@ -308,7 +309,7 @@ def test_plan_of_an_unweighted_mux_is_uniform_per_streamer():
     ChainMux(["ab", "cd"], random_state=3),
     RoundRobinMux(["ab", "cd"], mode="permuted_cycle", random_state=3)])
 def test_plan_of_a_deterministic_mux_is_round_robin(mux):
-    assert merge_plan(mux, 2) == (2, None, None)
+    assert merge_plan(mux, 2) == MergePlan(2, None, None)
 
 
 def test_plan_seed_derives_from_mux_seed_and_epoch():
