@@ -24,6 +24,7 @@ from pescador import (ChainMux, DataError, PescadorError,  # noqa: E402
                       StochasticMux, Streamer, buffer_stream, keras_tuples)
 
 from . import streams  # noqa: E402
+from .test_split import all_counts, chain_of_counts  # noqa: E402
 
 W_TRUE = np.array([[1.5], [-2.0], [0.5]], dtype=np.float32)
 
@@ -56,16 +57,6 @@ def mixed_items():
              "u8": np.array([255, i], dtype=np.uint8),
              "flag": np.array([True, i % 2 == 0])}
             for i in range(3)]
-
-
-def chain_of_counts(n_streams=5, length=4):
-    return ChainMux([Streamer(streams.count, length, start=100 * i)
-                     for i in range(n_streams)])
-
-
-def all_counts(n_streams=5, length=4):
-    return Counter(100 * i + j for i in range(n_streams)
-                   for j in range(length))
 
 
 # -- import isolation -------------------------------------------------------
