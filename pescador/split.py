@@ -154,7 +154,7 @@ def merge_plan(streamer: Streamer, count: int, epoch: int = 0) -> MergePlan:
     >>> merge_plan(pescador.ChainMux(['ab', 'cd']), 2)
     MergePlan(count=2, weights=None, seed=None)
     """
-    _check_share(0, count)
+    _check_share(0, count, "merge_plan")
     epoch = check_epoch(epoch, "merge_plan")
     outer = _splittable_mux(streamer, count, "merge_plan")
     if outer is None or not isinstance(outer, _weighted_muxes()):
@@ -224,12 +224,12 @@ def split_count(total: Optional[int], index: int,
 
 # -- finding and checking the outermost mux ---------------------------------
 
-def _check_share(index, count):
+def _check_share(index, count, name="shard"):
     if not (_is_int(count) and count > 0 and _is_int(index)
             and 0 <= index < count):
         raise PescadorError(
-            "shard: invalid index={!r}, count={!r}: expected ints with "
-            "0 <= index < count".format(index, count))
+            "{}: invalid index={!r}, count={!r}: expected ints with "
+            "0 <= index < count".format(name, index, count))
 
 
 def _is_mux(streamer):

@@ -132,6 +132,10 @@ def test_shard_rejects_bad_index_and_epoch():
         pescador.shard(chain_of_counts(), 0, 1, epoch=-1)
     with pytest.raises(PescadorError, match="epoch=1.0"):
         pescador.shard(chain_of_counts(), 0, 2, epoch=1.0)
+    with pytest.raises(PescadorError, match="merge_plan: .*count=0"):
+        merge_plan(chain_of_counts(), 0)
+    with pytest.raises(PescadorError, match="merge_plan: .*epoch=-2"):
+        merge_plan(chain_of_counts(), 2, -2)
 
 
 # -- streams that cannot be split -----------------------------------------
