@@ -8,7 +8,8 @@
   ``model.fit(..., steps_per_epoch=N)``).
 - `tf_dataset`: a ``tf.data.Dataset`` whose ``output_signature`` is
   inferred from the first item (`infer_signature`) or given.
-- `shard`: the framework-free split behind `TorchDataset`.
+- `shard`: an alias of `pescador.shard`, the framework-free split behind
+  `TorchDataset`.
 
 ``import pescador`` and ``import pescador.adapters`` never import a
 framework: each adapter imports its framework when first looked up, and
@@ -30,7 +31,7 @@ Examples
 
 import importlib
 
-from ._shard import shard
+from ..split import shard
 
 # The adapters stay out of __all__ so that a star import never imports a
 # framework (or fails without one).
