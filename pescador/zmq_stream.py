@@ -61,7 +61,7 @@ def _push(socket, frames, copy):
                 break
             except zmq.Again:  # timed out: SNDTIMEO
                 if not _consumer_alive():
-                    raise _Stop()
+                    raise _Stop() from None
 
 
 def _await_stop(wakeup):
