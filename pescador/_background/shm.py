@@ -1,0 +1,664 @@
+"""Large arrays through shared memory: the worker copies each array once,
+at ``yield`` time, into a segment of ``/dev/shm``; only an 8-byte
+descriptor travels over the socket; the consumer maps the segment and
+hands out a view of it.
+
+Design (why, not what):
+
+- Named POSIX segments (files in ``/dev/shm``) whose names start with a
+  per-run prefix (the consumer's pid and 16 random bytes, so that names
+  cannot be guessed or collide), created ``O_EXCL`` with mode 0600. The
+  consumer opens, maps and *unlinks* a segment the first time it receives
+  it, so from then on its memory lives exactly as long as the mappings:
+  the kernel frees it when the last one goes, even if a process is killed.
+  Only segments created but not yet received are named; every exit path
+  sweeps them by prefix: the consumer after its workers have exited
+  (normal end, early stop, a worker killed), a worker on its way out
+  (including when its watchdog finds the consumer dead). Only the loss of
+  both processes at once leaves names behind.
+- Not ``memfd`` + ``/proc/<pid>/fd``: the worker would have to keep every
+  descriptor open until the consumer confirms it has opened it, which is a
+  second protocol, and ``/proc`` access depends on ptrace policy.
+- Not ``multiprocessing.shared_memory``: its resource tracker (a process
+  of its own) unlinks a segment when the process that created it exits,
+  i.e. under the consumer's feet when a worker ends, warns about "leaked"
+  segments the other side legitimately owns, and under spawn each side
+  registers the segment again. It also keeps a file descriptor per
+  segment, like ``mmap.mmap`` (which dups the descriptor before 3.13): a
+  user holding a few thousand arrays would run out of descriptors. So we
+  map with ``mmap(2)`` through ctypes and close the descriptor at once.
+- Reuse: a fresh segment costs a page allocation (zero-filled) per 4 KB on
+  the worker side and a page free on the consumer side; measured here that
+  alone caps a fresh segment at about 2 GB/s, below the socket path. So a
+  worker keeps a pool of ``slots`` segments that both sides keep mapped: a
+  segment's first 64 bytes hold a flag, set busy by the worker when it puts
+  an array there and set free by the consumer when the user drops the
+  array (the finalizer of the array's base). Steady state is then one
+  ``memcpy`` in the worker and no copy, no syscall in the consumer. When
+  every slot is busy (the user holds many arrays) the worker falls back to
+  a one-shot segment, freed as soon as its array is dropped; so the pool
+  stays bounded by ``slots`` times the largest array, and memory in
+  flight by ``in_flight``.
+- In flight is counted, not left to the socket's high-water mark: a
+  descriptor message is a few dozen bytes, and the kernel's socket buffer
+  holds thousands of them beyond what ZeroMQ counts. Each writer has a
+  control segment whose counter the consumer increments per array taken;
+  the writer waits (sleeping, calling a hook that may abort) while its
+  arrays put but not taken reach ``in_flight``.
+- Space is reserved with ``posix_fallocate`` before anything is written:
+  writing through a mapping past the capacity of a tmpfs kills the process
+  with SIGBUS, while a failed reservation is a clean ``OSError`` (ENOSPC),
+  after which `Writer.put` returns None and the caller sends the array over
+  the socket, with one warning per writer. A writer also never takes more
+  than half of the free space (other programs on the machine use
+  ``/dev/shm`` too). `available_bytes` is the seam tests use to simulate a
+  small ``/dev/shm`` (``PESCADOR_SHM_BYTES``).
+"""
+
+import ctypes
+import errno
+import mmap
+import os
+import struct
+import sys
+import time
+import warnings
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..exceptions import DataError
+
+__all__ = ["Writer", "Reader", "ShmFallbackWarning", "available_bytes",
+           "probe", "storage_order", "sweep", "run_prefix"]
+
+SHM_DIR = "/dev/shm"
+LIMIT_ENV = "PESCADOR_SHM_BYTES"
+#: Items whose arrays hold more than this many bytes in all are worth
+#: sending through shared memory (see benchmarks/bench_shm.py).
+THRESHOLD = 1 << 16
+DESCRIPTOR_SIZE = 8
+_DESCRIPTOR = struct.Struct("<HHI")  # worker, slot (0: one-shot), generation
+_HEADER = 64  # the flag byte, then padding: data stays 64-byte aligned
+_FREE, _BUSY = 0, 1
+_PAGE = mmap.PAGESIZE
+_PROT = mmap.PROT_READ | mmap.PROT_WRITE
+# MAP_POPULATE (Linux, constant in Python 3.10+) maps every page at once:
+# much cheaper than a page fault per 4 KB on first access.
+_MAP = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+_MAX_WRITE = 1 << 30
+_CONTROL = "c"  # the suffix of a writer's control segment
+_HOOK_SECONDS = 0.1  # how often a waiting writer calls its hook
+
+_libc = None
+
+
+def _c():
+    """libc's mmap and munmap, loaded on first use."""
+    global _libc
+    if _libc is None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_int, ctypes.c_long)
+        libc.munmap.restype = ctypes.c_int
+        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+        _libc = libc
+    return _libc
+
+
+class ShmFallbackWarning(RuntimeWarning):
+    """Shared memory is missing, too small or full: arrays go over the
+    socket instead (slower, same values).
+
+    Examples
+    --------
+    >>> from pescador._background.shm import ShmFallbackWarning
+    >>> issubclass(ShmFallbackWarning, RuntimeWarning)
+    True
+    """
+
+
+def run_prefix() -> str:
+    """A fresh prefix for the segment names of one run (one stream).
+
+    Examples
+    --------
+    >>> from pescador._background.shm import run_prefix
+    >>> a, b = run_prefix(), run_prefix()
+    >>> a.startswith('pescador-') and a != b
+    True
+    """
+    return "pescador-{}-{}".format(os.getpid(), os.urandom(16).hex())
+
+
+def available_bytes() -> int:
+    """The bytes free in `SHM_DIR` (0 if it is missing), capped by the
+    environment variable ``PESCADOR_SHM_BYTES`` (which simulates a small
+    shared memory in tests).
+
+    Examples
+    --------
+    >>> import os
+    >>> from pescador._background.shm import available_bytes, LIMIT_ENV
+    >>> os.environ[LIMIT_ENV] = '1000'
+    >>> available_bytes() <= 1000
+    True
+    >>> del os.environ[LIMIT_ENV]
+    """
+    try:
+        stat = os.statvfs(SHM_DIR)
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:
+        free = 0
+    limit = os.environ.get(LIMIT_ENV)
+    if limit:
+        free = min(free, int(limit))
+    return free
+
+
+def probe(min_bytes: int = 4 * THRESHOLD) -> Optional[str]:
+    """Why shared memory cannot be used here, or None if it can.
+
+    The consumer calls this once before starting its workers; on a reason,
+    it warns once (`ShmFallbackWarning`) and sends every array over the
+    socket.
+
+    Examples
+    --------
+    >>> from pescador._background.shm import probe
+    >>> probe(1 << 80)
+    'shared memory /dev/shm has ... bytes free, fewer than ...'
+    """
+    if not sys.platform.startswith("linux"):
+        return "shared memory needs Linux"
+    if not os.access(SHM_DIR, os.W_OK | os.X_OK):
+        return "shared memory {} is missing or not writable".format(SHM_DIR)
+    free = available_bytes()
+    if free < min_bytes:
+        return "shared memory {} has {} bytes free, fewer than {}".format(
+            SHM_DIR, free, min_bytes)
+    return None
+
+
+def storage_order(array: np.ndarray) -> str:
+    """The order in which `Writer.put` stores ``array``: ``'F'`` for a
+    Fortran-contiguous array that is not C-contiguous, else ``'C'`` (the
+    order the wire's header names).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pescador._background.shm import storage_order
+    >>> storage_order(np.zeros((2, 3), order='F')), storage_order(np.zeros(3))
+    ('F', 'C')
+    """
+    flags = array.flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+
+
+def sweep(prefix: str) -> int:
+    """Unlink every segment whose name starts with ``prefix``; return how
+    many. Mapped segments stay valid (only their names go).
+
+    Examples
+    --------
+    >>> from pescador._background.shm import sweep, run_prefix
+    >>> sweep(run_prefix())
+    0
+    """
+    if not prefix.startswith("pescador-"):
+        raise ValueError("not a pescador prefix: {!r}".format(prefix))
+    count = 0
+    try:
+        names = os.listdir(SHM_DIR)
+    except OSError:
+        return 0
+    for name in names:
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join(SHM_DIR, name))
+                count += 1
+            except OSError:
+                pass
+    return count
+
+
+class _Mapping:
+    """A shared mapping of a whole segment, unmapped when dropped."""
+
+    __slots__ = ("address", "size", "flag", "pid", "__weakref__")
+
+    def __init__(self, fd: int, size: int):
+        address = _c().mmap(None, size, _PROT, _MAP, fd, 0)
+        if address in (None, ctypes.c_void_p(-1).value):
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        self.address, self.size, self.pid = address, size, os.getpid()
+        self.flag = ctypes.c_uint8.from_address(address)
+
+    def view(self, nbytes: int, owner: object) -> np.ndarray:
+        """The ``nbytes`` of data as a uint8 array whose base is
+        ``owner``."""
+        return np.asarray(_Buffer(self.address + _HEADER, nbytes, owner))
+
+    def __del__(self):
+        # A forked child inherits the object but must not unmap for the
+        # parent (its copy of the mapping goes with it anyway).
+        if self.pid == os.getpid() and _libc is not None:
+            _libc.munmap(self.address, self.size)
+
+
+class _Buffer:
+    """Exposes raw memory to numpy, keeping ``owner`` alive meanwhile."""
+
+    __slots__ = ("__array_interface__", "owner")
+
+    def __init__(self, address: int, nbytes: int, owner: object):
+        self.__array_interface__ = {
+            "shape": (nbytes,), "typestr": "|u1", "version": 3,
+            "data": (address, False)}
+        self.owner = owner
+
+
+class _Lease:
+    """Owns a received array of a pooled segment; dropping it (with the
+    last view of the array) hands the segment back to the worker."""
+
+    __slots__ = ("mapping",)
+
+    def __init__(self, mapping: _Mapping):
+        self.mapping = mapping
+
+    def __del__(self):
+        mapping = self.mapping
+        if mapping.pid == os.getpid():
+            mapping.flag.value = _FREE
+
+
+def _open(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                   0o600)
+
+
+def _write_all(fd: int, data: np.ndarray) -> None:
+    view = memoryview(data).cast("B")
+    offset = 0
+    while offset < len(view):
+        offset += os.pwrite(fd, view[offset:offset + _MAX_WRITE],
+                            _HEADER + offset)
+
+
+def _raw(array: np.ndarray) -> np.ndarray:
+    """The memory of a C- or F-contiguous array as flat uint8 (datetimes do
+    not export buffers; their bytes do)."""
+    if not array.flags.c_contiguous:
+        array = array.T
+    return array.reshape(-1).view(np.uint8)
+
+
+def _target(buffer: np.ndarray, array: np.ndarray, order: str) -> np.ndarray:
+    return np.ndarray(array.shape, array.dtype, buffer, 0, order=order)
+
+
+class Writer:
+    """The worker side: copies arrays into shared memory, one descriptor
+    each.
+
+    Parameters
+    ----------
+    prefix : str
+        The run's prefix (`run_prefix`, made by the consumer).
+    worker : int in [0, 65535]
+        This worker's index: its segments are ``prefix-<worker>...``.
+    in_flight : int > 0
+        At most this many arrays put and not yet taken by the consumer:
+        `put` waits beyond (e.g. ``2 * hwm`` of the socket).
+    slots : int >= 0 or None
+        How many segments to keep and reuse (default ``in_flight + 4``).
+        Each array in flight or held by the user occupies one; beyond,
+        arrays go through one-shot segments (fresh memory, about 2x
+        slower).
+    waiting : callable or None
+        Called about every 0.1 s while `put` waits for the consumer; it may
+        raise to abort the wait (e.g. when the consumer is dead).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pescador._background.shm import Writer, Reader, run_prefix
+    >>> prefix = run_prefix()
+    >>> writer, reader = Writer(prefix), Reader(prefix)
+    >>> array = np.arange(6.0).reshape(2, 3)
+    >>> descriptor = writer.put(array)
+    >>> len(descriptor)
+    8
+    >>> array[:] = -1  # the generator reuses its buffer
+    >>> reader.take(descriptor, array.dtype, (2, 3), 'C')
+    array([[0., 1., 2.],
+           [3., 4., 5.]])
+    >>> writer.close(); reader.close()
+    """
+
+    def __init__(self, prefix: str, worker: int = 0, in_flight: int = 16,
+                 slots: Optional[int] = None,
+                 waiting: Optional[Callable[[], None]] = None):
+        if slots is None:
+            slots = in_flight + 4
+        if not 0 <= worker < 1 << 16 or not 0 <= slots < 1 << 16 \
+                or in_flight < 1:
+            raise ValueError("worker and slots must be in [0, 65535], "
+                             "in_flight positive")
+        self.prefix, self.worker, self.slots = prefix, worker, slots
+        self.in_flight, self.waiting = in_flight, waiting
+        self._sent = 0
+        self._taken = None  # the consumer's counter, once created
+        self._control_mapping = None
+        # per slot: [mapping, capacity, generation, slot (1-based)]
+        self._pool: List[list] = []
+        self._sequence = 0
+        self._warned = False
+
+    def _path(self, slot: int, generation: int) -> Tuple[bytes, str]:
+        descriptor = _DESCRIPTOR.pack(self.worker, slot, generation)
+        return descriptor, os.path.join(
+            SHM_DIR, "{}-{}".format(self.prefix, descriptor.hex()))
+
+    def _create(self, slot: int, generation: int,
+                nbytes: int) -> Tuple[bytes, int, str]:
+        """A new segment for ``nbytes`` of data, space reserved: (its
+        descriptor, an open descriptor, its path)."""
+        if 2 * (nbytes + _HEADER) > available_bytes():
+            raise OSError(errno.ENOSPC, "not enough shared memory free")
+        descriptor, path = self._path(slot, generation)
+        fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        try:
+            os.posix_fallocate(fd, 0, _HEADER + nbytes)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        return descriptor, fd, path
+
+    def _slot_for(self, nbytes: int) -> Optional[list]:
+        """A free pooled slot of at least ``nbytes`` (grown or replaced if
+        need be), or None when every slot is busy."""
+        best = free = None
+        for entry in self._pool:
+            if entry[0].flag.value == _FREE:
+                free = entry
+                if entry[1] >= nbytes and (best is None
+                                           or entry[1] < best[1]):
+                    best = entry
+        if best is not None:
+            return best
+        if len(self._pool) < self.slots:
+            slot, generation = len(self._pool) + 1, 1
+        elif free is not None:  # replace a free slot that is too small
+            slot, generation = free[3], free[2] + 1
+        else:
+            return None
+        capacity = -(-(_HEADER + nbytes) // _PAGE) * _PAGE - _HEADER
+        _, fd, path = self._create(slot, generation, capacity)
+        try:
+            mapping = _Mapping(fd, _HEADER + capacity)
+        except OSError:
+            os.unlink(path)
+            raise
+        finally:
+            os.close(fd)
+        entry = [mapping, capacity, generation, slot]
+        if slot > len(self._pool):
+            self._pool.append(entry)
+        else:
+            self._pool[slot - 1] = entry
+        return entry
+
+    def put(self, array: np.ndarray, order: Optional[str] = None
+            ) -> Optional[bytes]:
+        """Copy ``array`` into shared memory; return its descriptor
+        (`DESCRIPTOR_SIZE` bytes), or None if shared memory is missing or
+        full (send the array over the socket then: the first time, this
+        warns with `ShmFallbackWarning`).
+
+        The array is stored in ``order`` (default `storage_order`), so it
+        can change as soon as this returns.
+        """
+        nbytes = array.nbytes
+        if not nbytes:
+            raise ValueError("empty arrays do not go through shared memory")
+        if order is None:
+            order = storage_order(array)
+        try:
+            if self._taken is None:
+                self._taken = self._control()
+            if self._sent - self._taken.value >= self.in_flight:
+                self._wait()
+            entry = self._slot_for(nbytes)
+            if entry is not None:
+                mapping = entry[0]
+                mapping.flag.value = _BUSY
+                np.copyto(_target(mapping.view(nbytes, None), array, order),
+                          array, casting="no")
+                descriptor = _DESCRIPTOR.pack(self.worker, entry[3],
+                                              entry[2])
+            else:
+                descriptor = self._one_shot(array, order)
+            self._sent += 1
+            return descriptor
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    "pescador: shared memory unusable ({}); large arrays go "
+                    "over the socket instead, which is slower. Give the "
+                    "container more /dev/shm (e.g. docker --shm-size)"
+                    .format(exc), ShmFallbackWarning, stacklevel=2)
+            return None
+
+    def _control(self) -> ctypes.c_uint64:
+        """Create the control segment; its counter of arrays taken."""
+        path = _control_path(self.prefix, self.worker)
+        fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        try:
+            os.posix_fallocate(fd, 0, _PAGE)
+            self._control_mapping = _Mapping(fd, _PAGE)
+        except BaseException:
+            os.unlink(path)
+            raise
+        finally:
+            os.close(fd)
+        return ctypes.c_uint64.from_address(self._control_mapping.address)
+
+    def _wait(self) -> None:
+        """Sleep until the consumer has taken an array in flight."""
+        pause, waited = 50e-6, 0.0
+        while self._sent - self._taken.value >= self.in_flight:
+            time.sleep(pause)
+            waited += pause
+            pause = min(2 * pause, 0.005)
+            if waited >= _HOOK_SECONDS:
+                waited = 0.0
+                if self.waiting is not None:
+                    self.waiting()
+
+    def _one_shot(self, array: np.ndarray, order: str) -> bytes:
+        """A segment used once: its memory goes when its array is dropped.
+        Written with ``pwrite`` (no mapping to fault in)."""
+        self._sequence = self._sequence % 0xFFFFFFFF + 1
+        descriptor, fd, path = self._create(0, self._sequence, array.nbytes)
+        try:
+            if array.flags.c_contiguous or array.flags.f_contiguous:
+                source = array if storage_order(array) == order \
+                    else np.array(array, order=order)
+            else:
+                source = np.array(array, order=order)
+            _write_all(fd, _raw(source))
+        except BaseException:
+            os.unlink(path)
+            raise
+        finally:
+            os.close(fd)
+        return descriptor
+
+    def close(self) -> None:
+        """Unmap the pool and unlink every segment of this writer that the
+        consumer has not received (the consumer keeps what it has)."""
+        self._pool = []
+        self._taken = self._control_mapping = None
+        sweep(_control_path(self.prefix, self.worker)[
+            len(SHM_DIR) + 1:-len(_CONTROL)])
+
+
+def _control_path(prefix: str, worker: int) -> str:
+    return os.path.join(SHM_DIR, "{}-{}{}".format(
+        prefix, _DESCRIPTOR.pack(worker, 0, 0)[:2].hex(), _CONTROL))
+
+
+class Reader:
+    """The consumer side: arrays from the descriptors of the run's writers.
+
+    Parameters
+    ----------
+    prefix : str
+        The run's prefix, as given to the writers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pescador._background.shm import Writer, Reader, run_prefix
+    >>> prefix = run_prefix()
+    >>> writer, reader = Writer(prefix), Reader(prefix)
+    >>> x = np.asfortranarray(np.arange(6, dtype='>i4').reshape(2, 3))
+    >>> y = reader.take(writer.put(x), x.dtype, x.shape, 'F')
+    >>> y.flags.f_contiguous, y.flags.writeable, y.dtype.str
+    (True, True, '>i4')
+    >>> writer.close(); reader.close()
+    """
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        # (worker, slot) -> (generation, mapping)
+        self._pool: Dict[Tuple[int, int], Tuple[int, _Mapping]] = {}
+        # worker -> (its counter of arrays taken, the mapping holding it)
+        self._taken: Dict[int, Tuple[ctypes.c_uint64, _Mapping]] = {}
+
+    def _count(self, worker: int) -> None:
+        """Tell ``worker`` one more of its arrays was taken."""
+        counter = self._taken.get(worker)
+        if counter is None:
+            path = _control_path(self.prefix, worker)
+            try:
+                fd = _open(path, os.O_RDWR)
+            except OSError as exc:
+                raise DataError("Shared memory control segment {} is gone: "
+                                "{}".format(path, exc)) from exc
+            try:
+                os.unlink(path)
+                mapping = _Mapping(fd, _PAGE)
+            finally:
+                os.close(fd)
+            counter = self._taken[worker] = (
+                ctypes.c_uint64.from_address(mapping.address), mapping)
+        counter[0].value += 1
+
+    def _open(self, descriptor: bytes, nbytes: int) -> int:
+        """Open, check and unlink the segment of ``descriptor``."""
+        path = os.path.join(SHM_DIR, "{}-{}".format(self.prefix,
+                                                    descriptor.hex()))
+        try:
+            fd = _open(path, os.O_RDWR)
+        except OSError as exc:
+            raise DataError("Shared memory segment {} is gone: {}".format(
+                path, exc)) from exc
+        try:
+            os.unlink(path)
+            stat = os.fstat(fd)
+            if stat.st_uid != os.getuid() or stat.st_size < _HEADER + nbytes:
+                raise DataError("Shared memory segment {} holds {} bytes, "
+                                "fewer than its header says ({})".format(
+                                    path, stat.st_size - _HEADER, nbytes))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def take(self, descriptor: bytes, dtype: np.dtype, shape: Tuple[int, ...],
+             order: str, copy: bool = False) -> np.ndarray:
+        """The array ``(shape, dtype, order)`` that `Writer.put` stored under
+        ``descriptor``.
+
+        Without ``copy``: a view of the shared memory, aligned and
+        writeable, valid for as long as it (or a view of it) is held; then
+        its segment goes back to the writer's pool, or is freed. With
+        ``copy``: a private array, and the segment is released at once.
+        """
+        try:
+            worker, slot, generation = _DESCRIPTOR.unpack(descriptor)
+        except (struct.error, TypeError) as exc:
+            raise DataError("Malformed shared memory descriptor {!r}".format(
+                descriptor)) from exc
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        self._count(worker)
+        if not slot:
+            return self._take_one_shot(descriptor, dtype, shape, order,
+                                       nbytes, copy)
+        cached = self._pool.get((worker, slot))
+        if cached is None or cached[0] != generation:
+            fd = self._open(descriptor, nbytes)
+            try:
+                mapping = _Mapping(fd, os.fstat(fd).st_size)
+            finally:
+                os.close(fd)
+            self._pool[worker, slot] = generation, mapping
+        else:
+            mapping = cached[1]
+            if mapping.size < _HEADER + nbytes:
+                raise DataError("Shared memory segment of {} bytes is too "
+                                "small for {} bytes".format(mapping.size,
+                                                            nbytes))
+        if copy:
+            array = np.array(_target(mapping.view(nbytes, None), _Empty(
+                shape, dtype), order), order=order)
+            mapping.flag.value = _FREE
+            return array
+        return _target(mapping.view(nbytes, _Lease(mapping)),
+                       _Empty(shape, dtype), order)
+
+    def _take_one_shot(self, descriptor: bytes, dtype: np.dtype,
+                       shape: Tuple[int, ...], order: str, nbytes: int,
+                       copy: bool) -> np.ndarray:
+        fd = self._open(descriptor, nbytes)
+        try:
+            if copy:  # one read into private memory, no mapping
+                array = np.empty(shape, dtype, order=order)
+                view, offset = memoryview(_raw(array)), 0
+                while offset < nbytes:
+                    read = os.preadv(fd, [view[offset:offset + _MAX_WRITE]],
+                                     _HEADER + offset)
+                    if not read:
+                        raise DataError("Shared memory segment truncated")
+                    offset += read
+                return array
+            mapping = _Mapping(fd, _HEADER + nbytes)
+        finally:
+            os.close(fd)
+        return _target(mapping.view(nbytes, mapping), _Empty(shape, dtype),
+                       order)
+
+    def close(self) -> None:
+        """Forget the pool (each mapping goes with its last array), and
+        unlink every segment of the run not received. Call it once the
+        writers have exited (or been killed)."""
+        self._pool, self._taken = {}, {}
+        sweep(self.prefix + "-")
+
+
+class _Empty:
+    """Shape and dtype, as `_target` reads them from an array."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: Tuple[int, ...], dtype: np.dtype):
+        self.shape, self.dtype = tuple(shape), dtype
