@@ -40,8 +40,9 @@ import zmq
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from pescador._background import shm  # noqa: E402
 from harness import best_time, print_table  # noqa: E402
+
+from pescador._background import shm  # noqa: E402
 
 SIZES = {"64 KB": 64 << 10, "256 KB": 256 << 10, "1 MB": 1 << 20,
          "16 MB": 16 << 20}
@@ -153,10 +154,10 @@ def main(quick=False):
         copy = copyto_rate(nbytes)
         put_take = put_take_rate(nbytes)
 
-        def ratios(name, base="raw"):
-            return [r[name] / r[base] for r in runs]
+        def ratios(name, runs=runs):
+            return [r[name] / r["raw"] for r in runs]
 
-        def rate(name):
+        def rate(name, runs=runs):
             return statistics.median(r[name] for r in runs)
 
         rows.append([

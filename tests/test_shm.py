@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(shm.probe() is not None,
                                 reason="no usable /dev/shm")
 
 MB = 1 << 20
-START_METHODS = [m for m in ("fork", "spawn")
+START_METHODS = [m for m in ("fork", "forkserver", "spawn")
                  if m in multiprocessing.get_all_start_methods()]
 
 
@@ -117,6 +117,26 @@ def test_pooled_segments_are_reused_once_dropped(prefix):
     third = writer.put(np.full(1000, 3.0))
     assert third == first  # same slot, same generation
     assert (reader.take(third, np.float64, (1000,), "C") == 3).all()
+    writer.close()
+    reader.close()
+
+
+def _drop_and_exit(held):
+    held.clear()
+    os._exit(0)
+
+
+def test_a_forked_child_dropping_an_array_does_not_free_it(prefix):
+    writer, reader = shm.Writer(prefix, slots=1), shm.Reader(prefix)
+    held = [reader.take(writer.put(np.ones(1000)), np.float64, (1000,), "C")]
+    process = multiprocessing.get_context("fork").Process(
+        target=_drop_and_exit, args=(held,))
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    # Still busy for the parent: the next array gets a one-shot segment.
+    assert writer.put(np.zeros(1000))[2:4] == b"\0\0"
+    assert (held[0] == 1).all()
     writer.close()
     reader.close()
 

@@ -63,7 +63,7 @@ import struct
 import sys
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
 
@@ -71,6 +71,8 @@ from ..exceptions import DataError
 
 __all__ = ["Writer", "Reader", "ShmFallbackWarning", "available_bytes",
            "probe", "storage_order", "sweep", "run_prefix"]
+
+Order = Literal["C", "F"]
 
 SHM_DIR = "/dev/shm"
 LIMIT_ENV = "PESCADOR_SHM_BYTES"
@@ -181,7 +183,7 @@ def probe(min_bytes: int = 4 * THRESHOLD) -> Optional[str]:
     return None
 
 
-def storage_order(array: np.ndarray) -> str:
+def storage_order(array: np.ndarray) -> Order:
     """The order in which `Writer.put` stores ``array``: ``'F'`` for a
     Fortran-contiguous array that is not C-contiguous, else ``'C'`` (the
     order the wire's header names).
@@ -282,7 +284,7 @@ def _open(path: str, flags: int) -> int:
 
 
 def _write_all(fd: int, data: np.ndarray) -> None:
-    view = memoryview(data).cast("B")
+    view = memoryview(data).cast("B")  # type: ignore[arg-type]
     offset = 0
     while offset < len(view):
         offset += os.pwrite(fd, view[offset:offset + _MAX_WRITE],
@@ -297,8 +299,10 @@ def _raw(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1).view(np.uint8)
 
 
-def _target(buffer: np.ndarray, array: np.ndarray, order: str) -> np.ndarray:
-    return np.ndarray(array.shape, array.dtype, buffer, 0, order=order)
+def _target(buffer: np.ndarray, shape: Tuple[int, ...], dtype: np.dtype,
+            order: Order) -> np.ndarray:
+    """The array ``(shape, dtype, order)`` over ``buffer``."""
+    return np.ndarray(shape, dtype, buffer, 0, order=order)
 
 
 class Writer:
@@ -352,8 +356,9 @@ class Writer:
         self.prefix, self.worker, self.slots = prefix, worker, slots
         self.in_flight, self.waiting = in_flight, waiting
         self._sent = 0
-        self._taken = None  # the consumer's counter, once created
-        self._control_mapping = None
+        # the consumer's counter of arrays taken, once created
+        self._taken: Optional[ctypes.c_uint64] = None
+        self._control_mapping: Optional[_Mapping] = None
         # per slot: [mapping, capacity, generation, slot (1-based)]
         self._pool: List[list] = []
         self._sequence = 0
@@ -414,7 +419,7 @@ class Writer:
             self._pool[slot - 1] = entry
         return entry
 
-    def put(self, array: np.ndarray, order: Optional[str] = None
+    def put(self, array: np.ndarray, order: Optional[Order] = None
             ) -> Optional[bytes]:
         """Copy ``array`` into shared memory; return its descriptor
         (`DESCRIPTOR_SIZE` bytes), or None if shared memory is missing or
@@ -430,16 +435,17 @@ class Writer:
         if order is None:
             order = storage_order(array)
         try:
-            if self._taken is None:
-                self._taken = self._control()
-            if self._sent - self._taken.value >= self.in_flight:
-                self._wait()
+            taken = self._taken
+            if taken is None:
+                taken = self._taken = self._control()
+            if self._sent - taken.value >= self.in_flight:
+                self._wait(taken)
             entry = self._slot_for(nbytes)
             if entry is not None:
                 mapping = entry[0]
                 mapping.flag.value = _BUSY
-                np.copyto(_target(mapping.view(nbytes, None), array, order),
-                          array, casting="no")
+                np.copyto(_target(mapping.view(nbytes, None), array.shape,
+                                  array.dtype, order), array, casting="no")
                 descriptor = _DESCRIPTOR.pack(self.worker, entry[3],
                                               entry[2])
             else:
@@ -462,18 +468,18 @@ class Writer:
         fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         try:
             os.posix_fallocate(fd, 0, _PAGE)
-            self._control_mapping = _Mapping(fd, _PAGE)
+            mapping = self._control_mapping = _Mapping(fd, _PAGE)
         except BaseException:
             os.unlink(path)
             raise
         finally:
             os.close(fd)
-        return ctypes.c_uint64.from_address(self._control_mapping.address)
+        return ctypes.c_uint64.from_address(mapping.address)
 
-    def _wait(self) -> None:
+    def _wait(self, taken: ctypes.c_uint64) -> None:
         """Sleep until the consumer has taken an array in flight."""
         pause, waited = 50e-6, 0.0
-        while self._sent - self._taken.value >= self.in_flight:
+        while self._sent - taken.value >= self.in_flight:
             time.sleep(pause)
             waited += pause
             pause = min(2 * pause, 0.005)
@@ -482,7 +488,7 @@ class Writer:
                 if self.waiting is not None:
                     self.waiting()
 
-    def _one_shot(self, array: np.ndarray, order: str) -> bytes:
+    def _one_shot(self, array: np.ndarray, order: Order) -> bytes:
         """A segment used once: its memory goes when its array is dropped.
         Written with ``pwrite`` (no mapping to fault in)."""
         self._sequence = self._sequence % 0xFFFFFFFF + 1
@@ -584,7 +590,7 @@ class Reader:
         return fd
 
     def take(self, descriptor: bytes, dtype: np.dtype, shape: Tuple[int, ...],
-             order: str, copy: bool = False) -> np.ndarray:
+             order: Order, copy: bool = False) -> np.ndarray:
         """The array ``(shape, dtype, order)`` that `Writer.put` stored under
         ``descriptor``.
 
@@ -619,21 +625,22 @@ class Reader:
                                 "small for {} bytes".format(mapping.size,
                                                             nbytes))
         if copy:
-            array = np.array(_target(mapping.view(nbytes, None), _Empty(
-                shape, dtype), order), order=order)
+            array = np.array(_target(mapping.view(nbytes, None), shape,
+                                     dtype, order), order=order)
             mapping.flag.value = _FREE
             return array
-        return _target(mapping.view(nbytes, _Lease(mapping)),
-                       _Empty(shape, dtype), order)
+        return _target(mapping.view(nbytes, _Lease(mapping)), shape, dtype,
+                       order)
 
     def _take_one_shot(self, descriptor: bytes, dtype: np.dtype,
-                       shape: Tuple[int, ...], order: str, nbytes: int,
+                       shape: Tuple[int, ...], order: Order, nbytes: int,
                        copy: bool) -> np.ndarray:
         fd = self._open(descriptor, nbytes)
         try:
             if copy:  # one read into private memory, no mapping
                 array = np.empty(shape, dtype, order=order)
-                view, offset = memoryview(_raw(array)), 0
+                view = memoryview(_raw(array))  # type: ignore[arg-type]
+                offset = 0
                 while offset < nbytes:
                     read = os.preadv(fd, [view[offset:offset + _MAX_WRITE]],
                                      _HEADER + offset)
@@ -644,8 +651,7 @@ class Reader:
             mapping = _Mapping(fd, _HEADER + nbytes)
         finally:
             os.close(fd)
-        return _target(mapping.view(nbytes, mapping), _Empty(shape, dtype),
-                       order)
+        return _target(mapping.view(nbytes, mapping), shape, dtype, order)
 
     def close(self) -> None:
         """Forget the pool (each mapping goes with its last array), and
@@ -654,11 +660,3 @@ class Reader:
         self._pool, self._taken = {}, {}
         sweep(self.prefix + "-")
 
-
-class _Empty:
-    """Shape and dtype, as `_target` reads them from an array."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: Tuple[int, ...], dtype: np.dtype):
-        self.shape, self.dtype = tuple(shape), dtype
