@@ -72,7 +72,9 @@ def _sender(address, nbytes, n, how, prefix):
 
 
 def run(how, nbytes, n):
-    """Items per second after the first, of ``how``."""
+    """(seconds to the first item, items/s after it, items/s over the last
+    three quarters) of ``how``."""
+    start = time.perf_counter()
     context = zmq.Context()
     socket = context.socket(zmq.PULL)
     socket.rcvhwm = HWM
@@ -87,18 +89,17 @@ def run(how, nbytes, n):
         address, nbytes, n, how, prefix))
     process.start()
     try:
-        if how == "raw":
-            held = socket.recv_multipart(copy=False)
-            first = time.perf_counter()
-            for _ in range(n - 1):
-                held = socket.recv_multipart(copy=False)  # noqa: F841
-        else:
-            skip = len(HEADER)
-            held = reader.take(socket.recv()[skip:], dtype, shape, "C", copy)
-            first = time.perf_counter()
-            for _ in range(n - 1):
-                held = reader.take(socket.recv()[skip:], dtype, shape,  # noqa
-                                   "C", copy)
+        skip, quarter = len(HEADER), n // 4
+        for i in range(n):
+            if i == 1:
+                first = time.perf_counter()
+            elif i == quarter:
+                warm = time.perf_counter()
+            if how == "raw":
+                held = socket.recv_multipart(copy=False)
+            else:
+                held = reader.take(socket.recv()[skip:], dtype, shape, "C",
+                                   copy)
         end = time.perf_counter()
     finally:
         process.terminate()
@@ -108,7 +109,8 @@ def run(how, nbytes, n):
         socket.close(linger=0)
         context.term()
         shutil.rmtree(directory)
-    return (n - 1) / (end - first)
+    return (first - start, (n - 1) / (end - first),
+            (n - quarter) / (end - warm))
 
 
 def put_take_rate(nbytes):
@@ -143,16 +145,22 @@ def spread(values, fmt="{:.2f}"):
 def main(quick=False):
     rounds = 3 if quick else 5
     names = ["raw", "shm", "shm copy", "shm fresh"]
-    rows = []
+    rows, firsts, whole = [], [], []
     for label, nbytes in SIZES.items():
         n = ITEMS[label] // (4 if quick else 1)
         gb = nbytes / 1e9
-        runs = []
+        results = []
         for i in range(rounds):
             order = names if i % 2 == 0 else names[1::-1] + names[2:]
-            runs.append({name: run(name, nbytes, n) for name in order})
+            results.append({name: run(name, nbytes, n) for name in order})
         copy = copyto_rate(nbytes)
         put_take = put_take_rate(nbytes)
+        firsts.append([label] + ["{:.1f}".format(min(
+            r[name][0] for r in results) * 1e3) for name in names])
+        whole.append([label] + [spread([r[name][1] / r["raw"][1]
+                                        for r in results])
+                                for name in names[1:]])
+        runs = [{name: r[name][2] for name in names} for r in results]
 
         def ratios(name, runs=runs):
             return [r[name] / r["raw"] for r in runs]
@@ -172,12 +180,18 @@ def main(quick=False):
             spread(ratios("shm fresh")),
             "{:.2f}".format(rate("shm") / copy)])
     print_table(
-        "GB/s (medians over {} interleaved rounds) and ratios, median "
-        "[min-max] of the per-round ratios; ipc, hwm={}, pool of {} "
-        "segments".format(rounds, HWM, SLOTS),
+        "Steady state (the last three quarters of each run): GB/s (medians "
+        "over {} interleaved rounds) and ratios, median [min-max] of the "
+        "per-round ratios; ipc, hwm={}, pool of {} segments".format(
+            rounds, HWM, SLOTS),
         ["array", "raw", "shm", "shm copy", "shm fresh", "put+take",
          "copyto", "shm/raw", "shm copy/raw", "fresh/raw", "shm/copyto"],
         rows)
+    print_table("Whole runs (first item to last, pool growth included): "
+                "ratios to raw", ["array"] + [n + "/raw" for n in names[1:]],
+                whole)
+    print_table("Time to the first item (ms, best round; process start "
+                "included)", ["array"] + names, firsts)
 
 
 if __name__ == "__main__":
