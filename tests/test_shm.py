@@ -51,6 +51,13 @@ def refilled(nbytes, n):
         yield buffer
 
 
+def reap(process):
+    """Kill ``process`` (our child) unless it has exited."""
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+
+
 def wait_gone(pid, seconds=10):
     """Wait until ``pid`` (not necessarily our child) has exited."""
     deadline = time.monotonic() + seconds
@@ -118,6 +125,27 @@ def test_pooled_segments_are_reused_once_dropped(prefix):
     assert third == first  # same slot, same generation
     assert (reader.take(third, np.float64, (1000,), "C") == 3).all()
     writer.close()
+    reader.close()
+
+
+def test_several_writers_one_reader(prefix):
+    writers = [shm.Writer(prefix, worker=w, slots=2) for w in (0, 1, 300)]
+    reader = shm.Reader(prefix)
+    descriptors = [(w, i, writer.put(np.full(3000, 1000 * w + i)))
+                   for i in range(4) for w, writer in zip((0, 1, 300),
+                                                          writers)]
+    got = {(w, i): reader.take(d, np.int64, (3000,), "C")
+           for w, i, d in descriptors[:-3]}
+    assert len(got) == 9
+    assert all((a == 1000 * w + i).all() for (w, i), a in got.items())
+    # Closing one writer unlinks only its own unreceived segment.
+    assert len(leftovers(prefix)) == 3
+    writers[0].close()
+    assert len(leftovers(prefix)) == 2
+    assert (reader.take(descriptors[-2][2], np.int64, (3000,), "C")
+            == 1003).all()
+    for writer in writers[1:]:
+        writer.close()
     reader.close()
 
 
@@ -308,9 +336,7 @@ def test_worker_process_to_consumer(prefix, method, nbytes):
         process.join(30)
         assert process.exitcode == 0
     finally:
-        if process.exitcode is None:
-            process.kill()
-            process.join()
+        reap(process)
         reader.close()
     # The arrays outlive their producer, with the values at put time.
     assert len(got) == 12
@@ -345,9 +371,7 @@ def test_100_start_stop_cycles_leave_nothing():
             process.join(30)
             assert process.exitcode == 0
         finally:
-            if process.exitcode is None:
-                process.kill()
-                process.join()
+            reap(process)
             reader.close()
             parent.close()
             child.close()
@@ -376,9 +400,7 @@ def test_producer_sigkill_then_consumer_sweep(prefix):
         assert process.exitcode == -signal.SIGKILL
         assert leftovers(prefix)
     finally:
-        if process.exitcode is None:
-            process.kill()
-            process.join()
+        reap(process)
         reader.close()  # the survivor's sweep
     assert leftovers(prefix) == []
     assert (array == 0).all()
@@ -416,7 +438,5 @@ def test_consumer_sigkill_then_producer_sweep(prefix):
         assert consumer.exitcode == -signal.SIGKILL
         wait_gone(producer)  # its watchdog (the waiting hook) ended it
     finally:
-        if consumer.exitcode is None:
-            consumer.kill()
-            consumer.join()
+        reap(consumer)
     assert leftovers(prefix) == []
