@@ -1,9 +1,10 @@
 """Benchmark the shared-memory transport against raw pyzmq and np.copyto.
 
 For one float32 array of 64 KB, 256 KB, 1 MB and 16 MB, measure the
-steady-state throughput (from the first item received to the last) of a
-forked sender and a receiving process, over ipc at the high-water mark
-ZMQStreamer uses:
+throughput of a forked sender and a receiving process, over ipc at the
+high-water mark ZMQStreamer uses, in the steady state (the last three
+quarters of the items, once the pool has grown) and over whole runs (first
+item to last), and the time to the first item, of:
 
 - raw: raw pyzmq multipart, a 19-byte header frame + the array, sent and
   received zero-copy (the floor the issue names, as in bench_zmq.py);
