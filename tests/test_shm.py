@@ -39,8 +39,9 @@ def mapped(prefix):
 def prefix():
     prefix = shm.run_prefix()
     yield prefix
-    assert leftovers(prefix) == []
-    shm.sweep(prefix)
+    left = leftovers(prefix)
+    shm.sweep(prefix)  # even when the test failed
+    assert left == []
 
 
 def refilled(nbytes, n):
@@ -258,7 +259,14 @@ def test_tiny_simulated_limit_falls_back_with_one_warning(prefix,
     assert large == [None, None, None]
     assert [w.category for w in caught] == [shm.ShmFallbackWarning]
     assert "over the socket" in str(caught[0].message)
+    assert "Errno 28" in writer.fallback
     writer.close()
+    quiet = shm.Writer(prefix, warn=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert quiet.put(np.ones(MB // 8)) is None
+    assert caught == [] and "Errno 28" in quiet.fallback
+    quiet.close()
 
 
 def _fallocate_refused(connection, prefix):

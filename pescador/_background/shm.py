@@ -345,6 +345,15 @@ class Writer:
     waiting : callable or None
         Called about every 0.1 s while `put` waits for the consumer; it may
         raise to abort the wait (e.g. when the consumer is dead).
+    warn : bool
+        Whether the first fallback warns (`ShmFallbackWarning`) in this
+        process. Either way, `fallback` holds its reason.
+
+    Attributes
+    ----------
+    fallback : str or None
+        Why the first array that could not go through shared memory could
+        not (None while every array could).
 
     Examples
     --------
@@ -365,7 +374,8 @@ class Writer:
 
     def __init__(self, prefix: str, worker: int = 0, in_flight: int = 16,
                  slots: Optional[int] = None,
-                 waiting: Optional[Callable[[], None]] = None):
+                 waiting: Optional[Callable[[], None]] = None,
+                 warn: bool = True):
         if slots is None:
             slots = in_flight + 4
         if not 0 <= worker < 1 << 16 or not 0 <= slots < 1 << 16 \
@@ -381,7 +391,8 @@ class Writer:
         # per slot: [mapping, capacity, generation, slot (1-based)]
         self._pool: List[list] = []
         self._sequence = 0
-        self._warned = False
+        self.warn = warn
+        self.fallback: Optional[str] = None
 
     def _path(self, slot: int, generation: int) -> Tuple[bytes, str]:
         descriptor = _DESCRIPTOR.pack(self.worker, slot, generation)
@@ -473,13 +484,14 @@ class Writer:
             self._sent += 1
             return descriptor
         except OSError as exc:
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    "pescador: shared memory unusable ({}); large arrays go "
-                    "over the socket instead, which is slower. Give the "
-                    "container more /dev/shm (e.g. docker --shm-size)"
-                    .format(exc), ShmFallbackWarning, stacklevel=2)
+            if self.fallback is None:
+                self.fallback = "shared memory unusable ({})".format(exc)
+                if self.warn:
+                    warnings.warn(
+                        "pescador: {}; large arrays go over the socket "
+                        "instead, which is slower. Give the container more "
+                        "/dev/shm (e.g. docker --shm-size)".format(
+                            self.fallback), ShmFallbackWarning, stacklevel=2)
             return None
 
     def _control(self) -> ctypes.c_uint64:
