@@ -58,22 +58,21 @@ Design (why, not what):
 
 import ctypes
 import errno
-import mmap
 import os
 import struct
 import sys
 import time
 import warnings
-from typing import Callable, Dict, List, Literal, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..exceptions import DataError
+from .mappings import (BUSY, FREE, HEADER, PAGE, Lease, Mapping, Order,
+                       array_over, open_segment, read_array, write_array)
 
 __all__ = ["Writer", "Reader", "ShmFallbackWarning", "available_bytes",
            "probe", "storage_order", "sweep", "run_prefix"]
-
-Order = Literal["C", "F"]
 
 SHM_DIR = "/dev/shm"
 LIMIT_ENV = "PESCADOR_SHM_BYTES"
@@ -89,33 +88,8 @@ THRESHOLD = 16 << 10
 MIN_FREE = 16 << 20
 DESCRIPTOR_SIZE = 8
 _DESCRIPTOR = struct.Struct("<HHI")  # worker, slot (0: one-shot), generation
-_HEADER = 64  # the flag byte, then padding: data stays 64-byte aligned
-_FREE, _BUSY = 0, 1
-_PAGE = mmap.PAGESIZE
-_PROT = mmap.PROT_READ | mmap.PROT_WRITE
-# MAP_POPULATE (Linux, constant in Python 3.10+) maps every page at once:
-# much cheaper than a page fault per 4 KB on first access.
-_MAP = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-_MAX_WRITE = 1 << 30
 _CONTROL = "c"  # the suffix of a writer's control segment
 _HOOK_SECONDS = 0.1  # how often a waiting writer calls its hook
-
-_libc = None
-
-
-def _c():
-    """libc's mmap and munmap, loaded on first use."""
-    global _libc
-    if _libc is None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_int, ctypes.c_long)
-        libc.munmap.restype = ctypes.c_int
-        libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-        _libc = libc
-    return _libc
-
 
 class ShmFallbackWarning(RuntimeWarning):
     """Shared memory is missing, too small or full: arrays go over the
@@ -234,95 +208,6 @@ def sweep(prefix: str) -> int:
     return count
 
 
-class _Mapping:
-    """A shared mapping of a whole segment, unmapped when dropped."""
-
-    __slots__ = ("address", "size", "flag", "pid", "__weakref__")
-
-    def __init__(self, fd: int, size: int, populate: bool = True):
-        address = _c().mmap(None, size, _PROT,
-                            _MAP if populate else mmap.MAP_SHARED, fd, 0)
-        if address in (None, ctypes.c_void_p(-1).value):
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
-        self.address, self.size, self.pid = address, size, os.getpid()
-        self.flag = ctypes.c_uint8.from_address(address)
-
-    def view(self, nbytes: int, owner: object) -> np.ndarray:
-        """The ``nbytes`` of data as a uint8 array whose base is
-        ``owner``."""
-        return np.asarray(_Buffer(self.address + _HEADER, nbytes, owner))
-
-    def __del__(self):
-        # A forked child inherits the object but must not unmap for the
-        # parent (its copy of the mapping goes with it anyway).
-        if self.pid == os.getpid() and _libc is not None:
-            _libc.munmap(self.address, self.size)
-
-
-class _Buffer:
-    """Exposes raw memory to numpy, keeping ``owner`` alive meanwhile."""
-
-    __slots__ = ("__array_interface__", "owner")
-
-    def __init__(self, address: int, nbytes: int, owner: object):
-        self.__array_interface__ = {
-            "shape": (nbytes,), "typestr": "|u1", "version": 3,
-            "data": (address, False)}
-        self.owner = owner
-
-
-class _Lease:
-    """Owns a received array of a pooled segment; dropping it (with the
-    last view of the array) hands the segment back to the worker."""
-
-    __slots__ = ("mapping",)
-
-    def __init__(self, mapping: _Mapping):
-        self.mapping = mapping
-
-    def __del__(self):
-        mapping = self.mapping
-        if mapping.pid == os.getpid():
-            mapping.flag.value = _FREE
-
-
-def _open(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
-                   0o600)
-
-
-def _write_all(fd: int, data: np.ndarray) -> None:
-    view = memoryview(data).cast("B")  # type: ignore[arg-type]
-    offset = 0
-    while offset < len(view):
-        offset += os.pwrite(fd, view[offset:offset + _MAX_WRITE],
-                            _HEADER + offset)
-
-
-def _write(fd: int, array: np.ndarray, order: Order) -> None:
-    """Write ``array`` in ``order`` into the segment ``fd``. Into fresh
-    pages, ``pwrite`` is about twice as fast as a copy through a mapping
-    (which faults each page in first)."""
-    flags = array.flags
-    if not (flags.c_contiguous if order == "C" else flags.f_contiguous):
-        array = np.array(array, order=order)
-    _write_all(fd, _raw(array))
-
-
-def _raw(array: np.ndarray) -> np.ndarray:
-    """The memory of a C- or F-contiguous array as flat uint8 (datetimes do
-    not export buffers; their bytes do)."""
-    if not array.flags.c_contiguous:
-        array = array.T
-    return array.reshape(-1).view(np.uint8)
-
-
-def _target(buffer: np.ndarray, shape: Tuple[int, ...], dtype: np.dtype,
-            order: Order) -> np.ndarray:
-    """The array ``(shape, dtype, order)`` over ``buffer``."""
-    return np.ndarray(shape, dtype, buffer, 0, order=order)
-
 
 class Writer:
     """The worker side: copies arrays into shared memory, one descriptor
@@ -387,7 +272,7 @@ class Writer:
         self._sent = 0
         # the consumer's counter of arrays taken, once created
         self._taken: Optional[ctypes.c_uint64] = None
-        self._control_mapping: Optional[_Mapping] = None
+        self._control_mapping: Optional[Mapping] = None
         # per slot: [mapping, capacity, generation, slot (1-based)]
         self._pool: List[list] = []
         self._sequence = 0
@@ -403,12 +288,12 @@ class Writer:
                 nbytes: int) -> Tuple[bytes, int, str]:
         """A new segment for ``nbytes`` of data, space reserved: (its
         descriptor, an open descriptor, its path)."""
-        if 2 * (nbytes + _HEADER) > available_bytes():
+        if 2 * (nbytes + HEADER) > available_bytes():
             raise OSError(errno.ENOSPC, "not enough shared memory free")
         descriptor, path = self._path(slot, generation)
-        fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        fd = open_segment(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         try:
-            os.posix_fallocate(fd, 0, _HEADER + nbytes)
+            os.posix_fallocate(fd, 0, HEADER + nbytes)
         except BaseException:
             os.close(fd)
             os.unlink(path)
@@ -421,15 +306,15 @@ class Writer:
         nbytes = array.nbytes
         best = free = None
         for entry in self._pool:
-            if entry[0].flag.value == _FREE:
+            if entry[0].flag.value == FREE:
                 free = entry
                 if entry[1] >= nbytes and (best is None
                                            or entry[1] < best[1]):
                     best = entry
         if best is not None:
             mapping = best[0]
-            mapping.flag.value = _BUSY
-            np.copyto(_target(mapping.view(nbytes, None), array.shape,
+            mapping.flag.value = BUSY
+            np.copyto(array_over(mapping.view(nbytes, None), array.shape,
                               array.dtype, order), array, casting="no")
             return _DESCRIPTOR.pack(self.worker, best[3], best[2])
         if len(self._pool) < self.slots:
@@ -438,18 +323,18 @@ class Writer:
             slot, generation = free[3], free[2] + 1
         else:
             return None
-        capacity = -(-(_HEADER + nbytes) // _PAGE) * _PAGE - _HEADER
+        capacity = -(-(HEADER + nbytes) // PAGE) * PAGE - HEADER
         descriptor, fd, path = self._create(slot, generation, capacity)
         try:
-            _write(fd, array, order)
+            write_array(fd, array, order)
             # Mapped for later reuses; pages fault in at the first one.
-            mapping = _Mapping(fd, _HEADER + capacity, populate=False)
+            mapping = Mapping(fd, HEADER + capacity, populate=False)
         except BaseException:
             os.unlink(path)
             raise
         finally:
             os.close(fd)
-        mapping.flag.value = _BUSY
+        mapping.flag.value = BUSY
         entry = [mapping, capacity, generation, slot]
         if slot > len(self._pool):
             self._pool.append(entry)
@@ -497,10 +382,10 @@ class Writer:
     def _control(self) -> ctypes.c_uint64:
         """Create the control segment; its counter of arrays taken."""
         path = _control_path(self.prefix, self.worker)
-        fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        fd = open_segment(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         try:
-            os.posix_fallocate(fd, 0, _PAGE)
-            mapping = self._control_mapping = _Mapping(fd, _PAGE)
+            os.posix_fallocate(fd, 0, PAGE)
+            mapping = self._control_mapping = Mapping(fd, PAGE)
         except BaseException:
             os.unlink(path)
             raise
@@ -526,7 +411,7 @@ class Writer:
         self._sequence = self._sequence % 0xFFFFFFFF + 1
         descriptor, fd, path = self._create(0, self._sequence, array.nbytes)
         try:
-            _write(fd, array, order)
+            write_array(fd, array, order)
         except BaseException:
             os.unlink(path)
             raise
@@ -572,9 +457,9 @@ class Reader:
     def __init__(self, prefix: str):
         self.prefix = prefix
         # (worker, slot) -> (generation, mapping)
-        self._pool: Dict[Tuple[int, int], Tuple[int, _Mapping]] = {}
+        self._pool: Dict[Tuple[int, int], Tuple[int, Mapping]] = {}
         # worker -> (its counter of arrays taken, the mapping holding it)
-        self._taken: Dict[int, Tuple[ctypes.c_uint64, _Mapping]] = {}
+        self._taken: Dict[int, Tuple[ctypes.c_uint64, Mapping]] = {}
 
     def _count(self, worker: int) -> None:
         """Tell ``worker`` one more of its arrays was taken."""
@@ -582,13 +467,13 @@ class Reader:
         if counter is None:
             path = _control_path(self.prefix, worker)
             try:
-                fd = _open(path, os.O_RDWR)
+                fd = open_segment(path, os.O_RDWR)
             except OSError as exc:
                 raise DataError("Shared memory control segment {} is gone: "
                                 "{}".format(path, exc)) from exc
             try:
                 os.unlink(path)
-                mapping = _Mapping(fd, _PAGE)
+                mapping = Mapping(fd, PAGE)
             finally:
                 os.close(fd)
             counter = self._taken[worker] = (
@@ -600,17 +485,17 @@ class Reader:
         path = os.path.join(SHM_DIR, "{}-{}".format(self.prefix,
                                                     descriptor.hex()))
         try:
-            fd = _open(path, os.O_RDWR)
+            fd = open_segment(path, os.O_RDWR)
         except OSError as exc:
             raise DataError("Shared memory segment {} is gone: {}".format(
                 path, exc)) from exc
         try:
             os.unlink(path)
             stat = os.fstat(fd)
-            if stat.st_uid != os.getuid() or stat.st_size < _HEADER + nbytes:
+            if stat.st_uid != os.getuid() or stat.st_size < HEADER + nbytes:
                 raise DataError("Shared memory segment {} holds {} bytes, "
                                 "fewer than its header says ({})".format(
-                                    path, stat.st_size - _HEADER, nbytes))
+                                    path, stat.st_size - HEADER, nbytes))
         except BaseException:
             os.close(fd)
             raise
@@ -641,22 +526,22 @@ class Reader:
         if cached is None or cached[0] != generation:
             fd = self._open(descriptor, nbytes)
             try:
-                mapping = _Mapping(fd, os.fstat(fd).st_size)
+                mapping = Mapping(fd, os.fstat(fd).st_size)
             finally:
                 os.close(fd)
             self._pool[worker, slot] = generation, mapping
         else:
             mapping = cached[1]
-            if mapping.size < _HEADER + nbytes:
+            if mapping.size < HEADER + nbytes:
                 raise DataError("Shared memory segment of {} bytes is too "
                                 "small for {} bytes".format(mapping.size,
                                                             nbytes))
         if copy:
-            array = np.array(_target(mapping.view(nbytes, None), shape,
+            array = np.array(array_over(mapping.view(nbytes, None), shape,
                                      dtype, order), order=order)
-            mapping.flag.value = _FREE
+            mapping.flag.value = FREE
             return array
-        return _target(mapping.view(nbytes, _Lease(mapping)), shape, dtype,
+        return array_over(mapping.view(nbytes, Lease(mapping)), shape, dtype,
                        order)
 
     def _take_one_shot(self, descriptor: bytes, dtype: np.dtype,
@@ -665,20 +550,11 @@ class Reader:
         fd = self._open(descriptor, nbytes)
         try:
             if copy:  # one read into private memory, no mapping
-                array = np.empty(shape, dtype, order=order)
-                view = memoryview(_raw(array))  # type: ignore[arg-type]
-                offset = 0
-                while offset < nbytes:
-                    read = os.preadv(fd, [view[offset:offset + _MAX_WRITE]],
-                                     _HEADER + offset)
-                    if not read:
-                        raise DataError("Shared memory segment truncated")
-                    offset += read
-                return array
-            mapping = _Mapping(fd, _HEADER + nbytes)
+                return read_array(fd, shape, dtype, order)
+            mapping = Mapping(fd, HEADER + nbytes)
         finally:
             os.close(fd)
-        return _target(mapping.view(nbytes, mapping), shape, dtype, order)
+        return array_over(mapping.view(nbytes, mapping), shape, dtype, order)
 
     def close(self) -> None:
         """Forget the pool (each mapping goes with its last array), and
