@@ -220,8 +220,11 @@ def test_lost_node_is_an_error_within_timeout(cluster):
     assert [next(items) for _ in range(10)] == [0, 1] * 5
     cluster.remove_node(doomed)
     start = time.monotonic()
-    with pytest.raises(pescador.PescadorError, match="lost|timeout"):
+    with pytest.raises(pescador.PescadorError, match="lost|timeout") as error:
         for _ in range(10 ** 6):
             next(items)
     assert time.monotonic() - start < timeout + 15
+    # Ray reports the node's death (NodeDiedError), or the timeout hits.
+    assert isinstance(error.value.__cause__, (ray.exceptions.RayError,
+                                              type(None)))
     items.close()
