@@ -17,7 +17,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from ray.util.state import list_tasks  # noqa: E402
 
 import pescador  # noqa: E402
-from pescador import ChainMux, Streamer, StochasticMux  # noqa: E402
+from pescador import ChainMux, StochasticMux, Streamer  # noqa: E402
 from pescador.adapters import RayStreamer  # noqa: E402
 from pescador.split import merge_plan, shard  # noqa: E402
 from pescador.zmq_stream import RemoteTraceback  # noqa: E402

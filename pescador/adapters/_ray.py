@@ -18,7 +18,7 @@ off to keep state warm across epochs.
 import random
 import re
 from itertools import islice
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Generator, Iterator, List, Optional, cast
 
 import numpy as np
 import ray
@@ -117,7 +117,7 @@ def _receive(generator: Any, index: int, count: int,
 
 
 def _first_ready(generators: List[Any], timeout: Optional[float]
-                 ) -> Iterator[Any]:
+                 ) -> Generator[Any, None, None]:
     """The shares' items in the order they are ready (``ordered=False``)."""
     count = len(generators)
     live = list(range(count))
@@ -316,10 +316,12 @@ class RayStreamer(Streamer):
         try:
             for share in shares:
                 generators.append(task.remote(share))
+            items: Generator[Any, None, None]
             if self.ordered:
-                items = plan.merge([
+                # `merge` returns a generator (it closes the receivers).
+                items = cast(Generator[Any, None, None], plan.merge([
                     _receive(generator, index, count, self.timeout)
-                    for index, generator in enumerate(generators)])
+                    for index, generator in enumerate(generators)]))
             else:
                 items = _first_ready(generators, self.timeout)
             try:
