@@ -228,3 +228,50 @@ def test_lost_node_is_an_error_within_timeout(cluster):
     assert isinstance(error.value.__cause__, (ray.exceptions.RayError,
                                               type(None)))
     items.close()
+
+
+def global_draws(n):
+    """n draws from numpy's and Python's global generators, which it then
+    leaves seeded with 0 (for the next task of its worker process)."""
+    import random
+
+    import numpy as np
+    for _ in range(n):
+        yield (int(np.random.randint(2 ** 31)), random.getrandbits(31))
+    np.random.seed(0)
+    random.seed(0)
+
+
+def test_unseeded_shares_draw_fresh_entropy(cluster):
+    # Ray reuses worker processes: without a reseed, each share after the
+    # first run would start from the seed 0 the previous one left.
+    mux = ChainMux([Streamer(global_draws, 5) for _ in range(2)])
+    runs = [list(RayStreamer(mux, n_workers=2)) for _ in range(3)]
+    for run in runs:
+        assert len(run) == 10
+        assert run[0::2] != run[1::2]   # the two shares
+    assert runs[1] != runs[2]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_workers": 0}, "n_workers=0"),
+    ({"n_workers": 2.0}, "n_workers=2.0"),
+    ({"n_workers": 2, "timeout": 0}, "timeout=0"),
+    ({"n_workers": 2, "max_in_flight": 0}, "max_in_flight=0"),
+    ({"n_workers": 2, "options": ["num_cpus"]}, "options="),
+    ({"n_workers": 2, "options": {"max_retries": 3}}, "max_retries"),
+])
+def test_invalid_parameters(kwargs, message):
+    with pytest.raises(pescador.PescadorError, match=message):
+        RayStreamer(ChainMux([Streamer("ab")]), **kwargs)
+
+
+def test_loaded_lazily_from_adapters():
+    import pescador.adapters
+
+    assert "RayStreamer" in dir(pescador.adapters)
+    stream = pescador.adapters.RayStreamer(ChainMux([Streamer("ab")]), 2)
+    assert isinstance(stream, Streamer)
+    assert (stream.ordered, stream.timeout, stream.max_in_flight,
+            stream.options, stream.epoch) == (True, 60.0, 8,
+                                              {"num_cpus": 1}, 0)
