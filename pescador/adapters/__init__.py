@@ -8,13 +8,16 @@
   ``model.fit(..., steps_per_epoch=N)``).
 - `tf_dataset`: a ``tf.data.Dataset`` whose ``output_signature`` is
   inferred from the first item (`infer_signature`) or given.
+- `RayStreamer`: the shares of a stream run as tasks on a Ray cluster
+  and merge in the consumer, as in ``ZMQStreamer(n_workers=k)``.
 - `shard`: an alias of `pescador.shard`, the framework-free split behind
   `TorchDataset`.
 
 ``import pescador`` and ``import pescador.adapters`` never import a
 framework: each adapter imports its framework when first looked up, and
 raises an `ImportError` naming the extra to install
-(``pip install pescador[torch]``, ``[keras]``, ``[tensorflow]``) if it is
+(``pip install pescador[torch]``, ``[keras]``, ``[tensorflow]``,
+``[ray]``) if it is
 missing.
 
 Examples
@@ -43,6 +46,7 @@ _LAZY = {
     "KerasPyDataset": ("_keras", "keras", "keras", "Keras 3"),
     "tf_dataset": ("_tf", "tensorflow", "tensorflow", "TensorFlow"),
     "infer_signature": ("_tf", "tensorflow", "tensorflow", "TensorFlow"),
+    "RayStreamer": ("_ray", "ray", "ray", "Ray"),
 }
 
 
