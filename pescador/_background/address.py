@@ -1,5 +1,6 @@
 """Where the consumer listens: private ipc addresses and loopback ports."""
 
+import errno
 import os
 import random
 import sys
@@ -65,7 +66,7 @@ def bind(socket, transport, directory, index, ports):
             socket.bind(address)
             return address
         except zmq.ZMQError as exc:
-            if exc.errno not in (zmq.EADDRINUSE, zmq.EACCES):
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise PescadorError("ZMQStreamer could not bind {}: {}"
                                     .format(address, exc)) from exc
     raise PescadorError(

@@ -1,8 +1,13 @@
 """Keep Ctrl-C out of the consumer's start and cleanup steps."""
 
 import contextlib
+import os
 import signal
 import threading
+import time
+
+_REDELIVERY_DELAY = 0.01  # seconds
+_redelivery = None  # the thread delivering a deferred SIGINT
 
 
 @contextlib.contextmanager
@@ -15,10 +20,16 @@ def deferred_sigint():
     descriptors or the ipc folder. Only the main thread runs Python's
     signal handlers; elsewhere the block runs as is.
 
+    A SIGINT that came during the block is sent again a moment after it
+    (`_REDELIVERY_DELAY`), from a thread, rather than raised at its end:
+    the block often runs inside a finalizer (a loop left with ``break``
+    drops its generator), where an exception is printed as "Exception
+    ignored" and lost. A moment later, the KeyboardInterrupt lands in the
+    user's code, as if Ctrl-C had been pressed then.
+
     SIGINT is also blocked in the calling thread, so that a child forked
     in the block starts with it blocked until the worker ignores it (see
-    `pescador._background.worker`). A KeyboardInterrupt raised at the end
-    of the block is the user's, and propagates.
+    `pescador._background.worker`).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -39,4 +50,23 @@ def deferred_sigint():
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGINT, previous)
         if received:
-            signal.raise_signal(signal.SIGINT)
+            _redeliver()
+
+
+def _redeliver():
+    global _redelivery
+    _redelivery = threading.Thread(target=_send_sigint, daemon=True,
+                                   name="pescador-sigint")
+    _redelivery.start()
+
+
+def _send_sigint():
+    time.sleep(_REDELIVERY_DELAY)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def await_redelivery():
+    """Wait for a deferred SIGINT to be sent (call before forking: Python
+    3.12+ warns about forking while threads run)."""
+    if _redelivery is not None:
+        _redelivery.join()

@@ -25,7 +25,7 @@ import zmq
 
 from .._zmq_wire import _read
 from .address import bind, private_directory
-from .interrupts import deferred_sigint
+from .interrupts import await_redelivery, deferred_sigint
 from .process import WorkerProcess
 
 _POLL_MS = 100  # how often a waiting consumer checks its workers
@@ -88,7 +88,8 @@ class Session:
 
     def start(self, mp_context, jobs, transport, ports):
         """Start one worker per job, then bind a socket for each and hand
-        it its address."""
+        it its address (Ctrl-C deferred to the end)."""
+        await_redelivery()
         with deferred_sigint():
             self.directory = private_directory(transport)
             fork = mp_context.get_start_method() == "fork"
@@ -106,15 +107,17 @@ class Session:
                         - {worker.job.address_reader.fileno()})
             for worker in self.workers:
                 worker.start()
-        self.context = zmq.Context()
-        for worker in self.workers:
-            socket = self.context.socket(zmq.PULL)
-            self.sockets.append(socket)
-            socket.linger = 0
-            socket.rcvhwm = worker.job.hwm
-            socket.rcvtimeo = _POLL_MS
-            worker.send_address(bind(socket, transport, self.directory,
-                                     worker.job.index, ports))
+            # Not interruptible either: a socket that pyzmq created but
+            # did not record yet would make the context's term() block.
+            self.context = zmq.Context()
+            for worker in self.workers:
+                socket = self.context.socket(zmq.PULL)
+                self.sockets.append(socket)
+                socket.linger = 0
+                socket.rcvhwm = worker.job.hwm
+                socket.rcvtimeo = _POLL_MS
+                worker.send_address(bind(socket, transport, self.directory,
+                                         worker.job.index, ports))
 
     def receive(self, index, names):
         """The next message of worker ``index``: (kind, payload), as
@@ -142,6 +145,13 @@ class Session:
 
     def close(self):
         """Stop the workers and release everything; idempotent."""
+        try:
+            self._close()
+        except KeyboardInterrupt:  # it came before the deferral began
+            self._close()
+            raise
+
+    def _close(self):
         if self.closed:
             return
         with deferred_sigint():
