@@ -6,28 +6,24 @@ Exit and signal tests run a script in a subprocess, bounded by a timeout,
 and clean up by PID."""
 
 import copy
-import gc
 import json
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 
 import pescador
-from pescador._background import address
 from pescador.zmq_stream import ZMQStreamer
 from tests import streams
 
-from .zmq_helpers import (ROOT, children, fd_targets, global_draws,
+from .zmq_helpers import (ROOT, fd_targets, global_draws,
                           items_then_sleep, kill_quietly,
-                          limited_with_cleanup, n_fds, pid_gone, run_script,
-                          stubborn)
+                          limited_with_cleanup, pid_gone, run_script)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -472,23 +468,25 @@ import multiprocessing, warnings
 import pescador
 from tests import streams
 
-warnings.filterwarnings('error', message='.*use of fork', 
-                        category=DeprecationWarning)
 stream = pescador.ZMQStreamer(pescador.Streamer(streams.arrays, 5),
                               start_method='fork')
-for _ in range(3):
-    assert len(list(stream)) == 5
-    items = stream.iterate()
-    next(items)
-    items.close()
-print('ok')
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    for _ in range(3):
+        assert len(list(stream)) == 5
+        items = stream.iterate()
+        next(items)
+        items.close()
+print(sum('use of fork' in str(warning.message) for warning in caught))
 """
 
 
 def test_no_fork_while_our_zeromq_threads_run(tmp_path):
     result = run_script(tmp_path, FORK_WARNING_SCRIPT, timeout=60)
+    # Python 3.12+ warns when forking with threads running: the workers
+    # are forked before the iteration's ZeroMQ threads exist.
     assert (result.returncode, result.stderr, result.stdout) == \
-        (0, "", "ok\n")
+        (0, "", "0\n")
 
 
 # -- 12. what the worker inherits ----------------------------------------

@@ -9,7 +9,6 @@ the socket does not exist yet at the fork, the consumer sends its address
 through a pipe once bound (`send_address`).
 """
 
-import multiprocessing
 import signal
 import time
 
