@@ -2,8 +2,12 @@
 
 `ZMQStreamer` starts a worker process per iteration; the worker sends each
 item to the consumer in the wire format of `pescador._zmq_wire`
-(`zmq_send_data`, `zmq_recv_data`), over a Unix socket in a private
-directory or loopback TCP.
+(`zmq_send_data`, `zmq_recv_data`), over a Unix socket or loopback TCP.
+The process code lives in `pescador._background`: the worker's main
+(``worker``), the consumer's side of a worker process (``process``), the
+resources of one iteration (``session``), addresses (``address``) and
+Ctrl-C handling (``interrupts``); this module is the loop that yields the
+items.
 """
 
 import math
@@ -62,29 +66,35 @@ class ZMQStreamer(Streamer):
         object; any shape; any memory layout; numpy scalars become 0-d
         arrays). Anything else raises `DataError` in the consumer.
     min_port, max_port, max_tries : int
-        The TCP port range to bind, on the loopback address 127.0.0.1 only,
-        and how many random ports to try (used with ``transport='tcp'``).
+        The TCP port range to bind, both ends included (``min_port ==
+        max_port`` means that one port), on the loopback address 127.0.0.1
+        only, and how many random ports to try (used with
+        ``transport='tcp'``).
     copy : bool
         If False (default), the worker sends the memory of items larger
         than 64 KB without copying (smaller items are packed into one
         message, which is faster, and copied once on arrival).
     timeout : None or number
         Seconds the worker has to stop once asked (SIGTERM, sent when the
-        stream ends or the consumer stops early) before it is killed.
-        ``None``: wait.
-    hwm : int > 0
+        stream ends or the consumer stops early) before it is killed: at
+        most 10**6 (what the underlying waits accept). ``None``: wait
+        without limit.
+    hwm : int in [1, 2**31 - 1]
         High-water mark: the worker blocks once about ``2 * hwm`` items are
         queued (``hwm`` on each side of the connection, plus what the
         operating system buffers: little for ipc, up to the TCP buffer
         sizes for tcp), so a slow consumer keeps memory flat. Larger values
         speed up streams of small items.
     transport : None, 'ipc' or 'tcp'
-        ``'ipc'``: a Unix socket in a fresh private directory (mode 0700),
-        removed afterwards; ``'tcp'``: loopback TCP. ``None`` (default):
-        ``'ipc'`` where available (POSIX; it is the faster), else ``'tcp'``.
+        ``'ipc'``: a Unix socket, in Linux's abstract namespace (no file at
+        all) or elsewhere in a fresh private directory (mode 0700), removed
+        afterwards; ``'tcp'``: loopback TCP. ``None`` (default): ``'ipc'``
+        where available (POSIX; it is the faster), else ``'tcp'``.
     start_method : None or str
         The multiprocessing start method of the worker (``'fork'``,
-        ``'spawn'``, ``'forkserver'``); ``None`` uses the current default.
+        ``'spawn'``, ``'forkserver'``); ``None`` uses multiprocessing's
+        current default (``'fork'`` on Linux before Python 3.14,
+        ``'forkserver'`` from 3.14, ``'spawn'`` on macOS and Windows).
         Except under ``'fork'``, ``streamer`` is pickled.
 
     Raises
@@ -111,16 +121,27 @@ class ZMQStreamer(Streamer):
     whose memory is not aligned is copied. Each array keeps its message
     alive, so hold on to items only as long as needed.
 
+    Each iteration is a new epoch: the worker runs
+    ``shard(streamer, 0, 1, epoch)``, so a seeded mux gives different
+    epochs (the first one as in process) and a deep copy of the
+    ZMQStreamer replays them; the worker reseeds numpy's global generator
+    and `random` from fresh entropy, so unseeded streams differ too.
+
     The worker outlives its last message until the consumer has read it
     (a peer that exits early loses messages in transit). At the end of the
     stream, and on an early stop (``break``, ``close()``, garbage
-    collection, an exception such as ``KeyboardInterrupt``), the consumer
-    sends it SIGTERM, which raises an exception in the worker so that its
-    ``finally`` blocks run; it is joined within ``timeout``, then killed.
-    Sockets and contexts are closed without linger and the ipc directory
-    removed. The worker ignores SIGINT, and exits by itself if the consumer
-    process dies. Workers are daemonic, so they cannot start processes
-    themselves.
+    collection, an exception such as ``KeyboardInterrupt``, interpreter
+    exit), the consumer sends it SIGTERM: a worker inside the user's
+    generator gets an exception there, so that its ``finally`` blocks run;
+    a worker whose stream has ended closes the generator itself, to the
+    end. It is joined within ``timeout``, then killed. Sockets and
+    contexts are closed without linger and the ipc directory removed.
+    Starting and cleaning up defer Ctrl-C to their end. The worker ignores
+    SIGINT, closes the descriptors of the consumer's other iterations that
+    it inherited through fork, and exits by itself within a second of its
+    consumer's death, whatever it is doing. Workers are daemonic, so they
+    cannot start processes themselves. See "Stopping and exiting" in the
+    parallel guide.
 
     Examples
     --------

@@ -26,6 +26,7 @@ import zmq
 from .._zmq_wire import _read
 from .address import bind, private_directory
 from .interrupts import await_redelivery, deferred_sigint
+from .worker import preload
 from .process import WorkerProcess
 
 _POLL_MS = 100  # how often a waiting consumer checks its workers
@@ -90,6 +91,7 @@ class Session:
         """Start one worker per job, then bind a socket for each and hand
         it its address (Ctrl-C deferred to the end)."""
         await_redelivery()
+        preload()
         with deferred_sigint():
             self.directory = private_directory(transport)
             fork = mp_context.get_start_method() == "fork"

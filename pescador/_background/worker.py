@@ -18,6 +18,7 @@ ended, stopping is the flag alone, so the user's generator is always
 closed by the worker itself, to the end of its ``finally`` blocks.
 """
 
+import _thread
 import os
 import pickle
 import random
@@ -25,13 +26,13 @@ import select
 import shutil
 import signal
 import sys
-import threading
 import time
 from itertools import islice
 
 import numpy as np
 import zmq
 
+from ..core import Streamer
 from .._zmq_wire import _END, _encode, _error_frames
 
 _POLL_MS = 200  # a blocked send re-checks the stop flag this often
@@ -57,6 +58,13 @@ class Job:
         self.directory = directory
         self.address_reader = address_reader
         self.inherited_fds = inherited_fds
+
+
+def preload():
+    """Import in the consumer, before forking, what every worker imports
+    (numpy 2 imports numpy.random lazily: 10 ms before the first item)."""
+    import numpy.random  # noqa: F401
+    from ..adapters import _shard  # noqa: F401
 
 
 class _Stop(BaseException):
@@ -107,10 +115,10 @@ def _start(job):
             os.close(fd)
         except OSError:
             pass
-    watcher = threading.Thread(target=_watch_consumer, daemon=True,
-                               name="pescador-consumer-watch",
-                               args=(job.consumer_pid, job.directory))
-    watcher.start()
+    # A bare thread: threading.Thread.start() waits until it runs, which
+    # costs milliseconds on a busy machine before the first item.
+    _thread.start_new_thread(_watch_consumer,
+                             (job.consumer_pid, job.directory))
     # Under fork every worker starts from the consumer's global state;
     # without this, unseeded streams would replay it at every epoch.
     np.random.seed()
@@ -177,7 +185,6 @@ def _streamer(job):
     """The streamer of this worker's share and epoch."""
     # For now the split lives in the adapters (pescador.shard later).
     from ..adapters._shard import shard
-    from ..core import Streamer
     streamer = job.payload
     if job.pickled:
         streamer = pickle.loads(streamer)
