@@ -32,6 +32,7 @@ __all__ = ["zmq_send_data", "zmq_recv_data"]
 _DATA, _SMALL, _ERROR, _END = b"D", b"S", b"E", b"Q"
 _NAMED, _NAME_REF = b"N", b"R"
 _TOKEN_SIZE = 16
+_RCVMORE = 13  # zmq.RCVMORE
 _NO_TOKEN = bytes(_TOKEN_SIZE)
 _PREFIX = 1 + _TOKEN_SIZE
 _NAME_SIZE = 2
@@ -302,19 +303,26 @@ def _read(socket, flags=0, copy=False, track=False, token=None,
     """Receive one message: (kind, item or exception or None).
 
     With a ``token``, a message that does not carry it is ignored:
-    ``(None, None)``. ``names`` (a dict kept by the receiver of one stream)
-    accepts the named headers of `_encode`. Frames are received without
-    copying, and whether more follow is read from each frame: a
-    ``RCVMORE`` query costs more than the rest of a large message's
-    handling. With ``copy``, received arrays are copied out of the message
+    ``(None, None)``, and only then is an error message's exception
+    unpickled (the stream is authenticated); without, it becomes a
+    `PescadorError`. A malformed message raises `DataError`, whatever is
+    wrong with it. ``names`` (a dict kept by the receiver of one stream)
+    accepts the named headers of `_encode`. The first frame (a header, or
+    a whole small item) is received as bytes; the array frames after it
+    without copying, and whether more follow is read from each frame: a
+    ``RCVMORE`` query per frame costs more than the rest of a large
+    message's handling. With ``copy``, received arrays are copied out of the message
     memory.
     """
-    frame = socket.recv(flags, copy=False, track=track)
-    head = frame.bytes
+    # The first frame as bytes, not a zmq.Frame: pyzmq checks for signals
+    # when it frees a Frame, and a Ctrl-C raised there is lost ("Exception
+    # ignored in Frame.__dealloc__"). Here it is raised by recv itself.
+    head = socket.recv(flags, copy=True)
+    more = socket.get(_RCVMORE)
     kind = head[:1]
     if token is not None and head[1:_PREFIX] != token:
         kind = None
-    elif kind == _SMALL and not frame.more:
+    elif kind == _SMALL and not more:
         try:
             return _DATA, _decode_small(head)
         except DataError:
@@ -322,9 +330,10 @@ def _read(socket, flags=0, copy=False, track=False, token=None,
         except Exception as exc:
             raise _malformed(exc) from exc
     rest = []
-    while frame.more:
+    while more:
         frame = socket.recv(flags, copy=False, track=track)
         rest.append(frame)
+        more = frame.more
     if kind is None:
         return None, None
     try:

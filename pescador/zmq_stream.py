@@ -211,8 +211,8 @@ class ZMQStreamer(Streamer):
         """The job of each worker (one, for now)."""
         payload, pickled = self._payload(start_method)
         return [Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
-                    self.copy, max_iter, self._epoch, 0, 1, os.getpid(),
-                    None, None, ())]
+                    self.copy, max_iter, self._epoch, index=0, count=1,
+                    consumer_pid=os.getpid())]
 
     def _source(self, max_iter=None):
         mp_context = multiprocessing.get_context(self.start_method)

@@ -17,6 +17,7 @@ terminating a context whose socket is still open (which blocks forever).
 """
 
 import atexit
+import multiprocessing.util  # noqa: F401 (its exit handler before ours)
 import os
 import shutil
 import time
@@ -179,6 +180,8 @@ class Session:
                 worker.close()
 
 
+# Exit handlers run last registered first: ours before multiprocessing's,
+# which would join a worker that ignores its SIGTERM without a timeout.
 @atexit.register
 def _close_all():
     for session in list(_OPEN):

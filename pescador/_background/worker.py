@@ -19,6 +19,7 @@ closed by the worker itself, to the end of its ``finally`` blocks.
 """
 
 import _thread
+import dataclasses
 import os
 import pickle
 import random
@@ -28,6 +29,7 @@ import signal
 import sys
 import time
 from itertools import islice
+from typing import Optional, Sequence
 
 import numpy as np
 import zmq
@@ -39,25 +41,23 @@ _POLL_MS = 200  # a blocked send re-checks the stop flag this often
 _WATCH_SECONDS = 0.5  # consumer polling period where pidfd is missing
 
 
+@dataclasses.dataclass
 class Job:
     """What a worker needs: built by the consumer, sent with the process."""
 
-    def __init__(self, payload, pickled, token, hwm, copy, max_iter, epoch,
-                 index, count, consumer_pid, directory, address_reader,
-                 inherited_fds):
-        self.payload = payload
-        self.pickled = pickled
-        self.token = token
-        self.hwm = hwm
-        self.copy = copy
-        self.max_iter = max_iter
-        self.epoch = epoch
-        self.index = index
-        self.count = count
-        self.consumer_pid = consumer_pid
-        self.directory = directory
-        self.address_reader = address_reader
-        self.inherited_fds = inherited_fds
+    payload: object  # the streamer, or its pickle
+    pickled: bool
+    token: bytes  # authenticates this iteration's messages
+    hwm: int
+    copy: bool
+    max_iter: Optional[int]
+    epoch: int
+    index: int  # this worker's share: shard(streamer, index, count, epoch)
+    count: int
+    consumer_pid: int
+    directory: Optional[str] = None  # the ipc folder, removed if orphaned
+    address_reader: object = None  # set by WorkerProcess
+    inherited_fds: Sequence[int] = ()  # what to close, under fork
 
 
 def preload():
