@@ -53,6 +53,29 @@ def deferred_sigint():
             _redeliver()
 
 
+@contextlib.contextmanager
+def ignored_sigint():
+    """Run the block (a process start) with SIGINT ignored.
+
+    A child keeps an ignored SIGINT through fork and exec, and Python
+    then installs no KeyboardInterrupt handler at its start: a spawned
+    worker, or the fork server that multiprocessing starts once (whose
+    children restore its handlers), is not interrupted by a Ctrl-C sent
+    to the process group before the worker ignores SIGINT itself. Used
+    inside `deferred_sigint`, whose blocked SIGINT stays pending (Linux
+    never discards a blocked signal) and is recorded afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT,
+                      signal.SIG_DFL if previous is None else previous)
+
+
 def _redeliver():
     global _redelivery
     _redelivery = threading.Thread(target=_send_sigint, daemon=True,

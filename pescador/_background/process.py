@@ -14,6 +14,7 @@ import time
 
 from ..exceptions import PescadorError
 from . import worker
+from .interrupts import ignored_sigint
 
 _KILL_WAIT = 5.0  # seconds to reap a worker after SIGKILL
 
@@ -58,7 +59,8 @@ class WorkerProcess:
     def start(self):
         """Start the process (call with SIGINT deferred)."""
         try:
-            self.process.start()
+            with ignored_sigint():
+                self.process.start()
         except Exception as exc:
             raise PescadorError("ZMQStreamer could not start its worker "
                                 "process: {}".format(exc)) from exc
