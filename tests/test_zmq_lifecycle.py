@@ -456,7 +456,12 @@ def test_repeated_ctrl_c_leaks_nothing(tmp_path, method, n):
     assert process.returncode == 0, err
     assert err == ""
     result = json.loads(out)
-    assert result["interrupted"] == n
+    if method == "fork":
+        assert result["interrupted"] == n  # none lost
+    else:
+        # While a spawn starts, SIGINT is ignored (so that the new process
+        # starts immune): one that lands on another thread is lost then.
+        assert 0 < result["interrupted"] <= n
     assert result["after"] == result["before"]
     assert result["leftovers"] == []
 

@@ -63,7 +63,8 @@ def ignored_sigint():
     children restore its handlers), is not interrupted by a Ctrl-C sent
     to the process group before the worker ignores SIGINT itself. Used
     inside `deferred_sigint`, whose blocked SIGINT stays pending (Linux
-    never discards a blocked signal) and is recorded afterwards.
+    never discards a blocked signal) and is recorded afterwards; but a
+    SIGINT that the kernel hands to another thread meanwhile is ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -9,6 +9,7 @@ the socket does not exist yet at the fork, the consumer sends its address
 through a pipe once bound (`send_address`).
 """
 
+import contextlib
 import signal
 import time
 
@@ -46,6 +47,7 @@ class WorkerProcess:
             target=worker.run, args=(job,), daemon=True,
             name="pescador-zmq-worker-{}".format(job.index))
         self.job = job
+        self.start_method = mp_context.get_start_method()
         self.stopped = False
 
     @property
@@ -58,8 +60,12 @@ class WorkerProcess:
 
     def start(self):
         """Start the process (call with SIGINT deferred)."""
+        # A forked child inherits the blocked SIGINT (see deferred_sigint);
+        # a spawned one, or the fork server, does not, but keeps SIG_IGN.
+        ignore = ignored_sigint() if self.start_method != "fork" \
+            else contextlib.nullcontext()
         try:
-            with ignored_sigint():
+            with ignore:
                 self.process.start()
         except Exception as exc:
             raise PescadorError("ZMQStreamer could not start its worker "
