@@ -64,7 +64,7 @@ def preload():
     """Import in the consumer, before forking, what every worker imports
     (numpy 2 imports numpy.random lazily: 10 ms before the first item)."""
     import numpy.random  # noqa: F401
-    from ..adapters import _shard  # noqa: F401
+    from .. import split  # noqa: F401
 
 
 class _Stop(BaseException):
@@ -183,8 +183,7 @@ def _connect(job):
 
 def _streamer(job):
     """The streamer of this worker's share and epoch."""
-    # For now the split lives in the adapters (pescador.shard later).
-    from ..adapters._shard import shard
+    from ..split import shard
     streamer = job.payload
     if job.pickled:
         streamer = pickle.loads(streamer)

@@ -47,7 +47,7 @@ def _run_share(share: Streamer) -> Iterator[Any]:
     random.seed()
     # Not `yield from`: Ray's executor may send() into this generator, and
     # a `yield from` would pass that on to the share's own iterators.
-    for item in share.iterate():
+    for item in share.iterate():  # noqa: UP028
         yield item
 
 
