@@ -225,7 +225,7 @@ class ZMQStreamer(Streamer):
                           (self.min_port, self.max_port, self.max_tries))
             names = {}
             while True:
-                kind, item = session.receive(0, names)
+                kind, item = session.receive(0, names, self.copy)
                 if kind == _DATA:
                     yield item
                 elif kind is not None:
