@@ -229,7 +229,9 @@ def _encode_shared(data, token, names, writer, in_flight):
     writer.in_flight = max(in_flight, large)
     signature, descriptors, frames = [], [], []
     for key, value in data.items():
-        value = _checked(key, value)
+        if type(value) is not np.ndarray or type(key) is not str \
+                or value.dtype.kind not in "biufcSU":
+            value = _checked(key, value)  # (imports numpy.ma: 10 ms)
         descriptor = None
         if value.nbytes >= THRESHOLD:
             order = storage_order(value)

