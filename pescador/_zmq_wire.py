@@ -163,8 +163,10 @@ def _send_layout(signature):
     return layout
 
 
-def _encode(data, token=_NO_TOKEN, names=None):
-    """The frames of the data message for the dict ``data``.
+def _encode(data, token=_NO_TOKEN, names=None, writer=None, in_flight=0):
+    """The frames of the data message for the dict ``data`` (a memory
+    message if it holds an array of `THRESHOLD` bytes and a shared memory
+    ``writer`` is given: see `_encode_shared`).
 
     ``names`` (a dict, kept by the sender of one stream) turns on header
     names: the first large item of each layout sends its header named, the
@@ -189,6 +191,10 @@ def _encode(data, token=_NO_TOKEN, names=None):
         buffers.append(buffer)
     signature = tuple(signature)
     body, size, nbytes, pads = _send_layout(signature)
+    if writer is not None and nbytes >= THRESHOLD:
+        frames = _encode_shared(data, token, names, writer, in_flight)
+        if frames is not None:
+            return frames
     if nbytes > _SMALL_BYTES:
         if names is not None:
             name = names.get(signature)
@@ -218,8 +224,6 @@ def _encode_shared(data, token, names, writer, in_flight):
     raised to the item's count of large arrays (else the writer would
     wait for the consumer to take arrays of a message not sent yet).
     """
-    if type(data) is not dict:
-        return None
     large = 0
     for value in data.values():
         if type(value) is np.ndarray and value.nbytes >= THRESHOLD:

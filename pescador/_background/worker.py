@@ -35,15 +35,15 @@ import numpy as np
 import zmq
 
 from ..core import Streamer
-from .._zmq_wire import _END, _encode, _encode_shared, _error_frames
+from .._zmq_wire import _END, _encode, _error_frames
 from . import shm
 
 _POLL_MS = 200  # a blocked send re-checks the stop flag this often
 _WATCH_SECONDS = 0.5  # consumer polling period where pidfd is missing
 _MAX_IN_FLIGHT = 1024  # arrays in shared memory, whatever the hwm
-# Held while the worker creates shared memory segments, so that the watch
-# thread's sweep (the consumer died) cannot run between a segment's
-# creation and its descriptor going out: the sweep would miss it.
+# Held while the worker puts an array in shared memory, so that no
+# segment is created after the watch thread's sweep (the consumer died):
+# the thread sweeps holding it, then ends the process.
 _SEGMENTS = _thread.allocate_lock()
 
 
@@ -248,8 +248,17 @@ def _writer(job, control):
             raise _Stop()
 
     in_flight = min(2 * job.hwm, _MAX_IN_FLIGHT)
-    return shm.Writer(job.shm_prefix, worker=job.index, in_flight=in_flight,
-                      slots=in_flight + 4, waiting=waiting, warn=False)
+    writer = shm.Writer(job.shm_prefix, worker=job.index,
+                        in_flight=in_flight, slots=in_flight + 4,
+                        waiting=waiting, warn=False)
+    put = writer.put
+
+    def locked_put(array, order=None):
+        with _SEGMENTS:
+            return put(array, order)
+
+    writer.put = locked_put
+    return writer
 
 
 def _stream(socket, job, control, opened, writer=None):
@@ -266,13 +275,7 @@ def _stream(socket, job, control, opened, writer=None):
     names, token = {}, job.token
     in_flight = writer.in_flight if writer is not None else 0
     for item in items:
-        frames = None
-        if writer is not None:
-            with _SEGMENTS:
-                frames = _encode_shared(item, token, names, writer,
-                                        in_flight)
-        if frames is None:
-            frames = _encode(item, token, names)
+        frames = _encode(item, token, names, writer, in_flight)
         # Copied: the values sent are those at yield time, even if the
         # generator changes its arrays afterwards (frames of 64 KB or
         # less are copied by pyzmq anyway).
