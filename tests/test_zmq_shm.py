@@ -21,6 +21,7 @@ import pescador
 from pescador import PescadorError
 from pescador._background import session as session_module
 from pescador._background import shm
+from tests.test_shm import leftovers, mapped
 from tests.zmq_helpers import (ARRAYS, ROOT, assert_same_item, kill_quietly,
                                pid_gone)
 
@@ -46,16 +47,6 @@ def forever(nbytes):
     while True:
         yield {"X": np.full(nbytes // 8, float(i))}
         i += 1
-
-
-def leftovers(prefix):
-    return sorted(n for n in os.listdir(shm.SHM_DIR) if n.startswith(prefix))
-
-
-def mapped(prefix):
-    """Lines of /proc/self/maps mapping a segment of ``prefix``."""
-    with open("/proc/self/maps") as handle:
-        return [line for line in handle if prefix in line]
 
 
 @pytest.fixture
