@@ -188,8 +188,8 @@ def test_nested_seeded_mux_differs_between_epochs():
 
 def test_random_state_none_uses_the_global_generator():
     mux = StochasticMux(constants("abcd"), 2, 3)
-    assert mux.rng is np.random.mtrand._rand
-    assert copy.deepcopy(mux).rng is np.random.mtrand._rand
+    assert mux.rng is np.random
+    assert copy.deepcopy(mux).rng is np.random
     np.random.seed(12)
     first = take(mux, 300)
     np.random.seed(12)
@@ -364,7 +364,7 @@ def test_pickle_round_trip(index):
 def test_pickle_keeps_the_global_generator():
     mux = ShuffledMux([Streamer(count, 5), Streamer(labelled, "x")])
     clone = pickle.loads(pickle.dumps(mux))
-    assert clone.rng is np.random.mtrand._rand
+    assert clone.rng is np.random
     assert len(take(clone, 50)) == 50
 
 
