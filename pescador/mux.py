@@ -249,11 +249,11 @@ _BINOMIAL_MAX_SHARE = 0.9999
 
 def _budget_block(rng, rate, dist):
     """A block of budgets (ints >= 1) of the mean ``rate`` (2.0's budget:
-    ``1 + rate``), for every ``dist`` but "binomial". The 3.0 budgets give
-    one item per activation when ``rate <= 1``."""
+    ``1 + rate``); "binomial" here is its limit for one slot, "poisson".
+    The 3.0 budgets give one item per activation when ``rate <= 1``."""
     if dist is None:
         return (rng.poisson(rate, _BLOCK) + 1).tolist()
-    if dist == "poisson":
+    if dist in ("poisson", "binomial"):
         return (rng.poisson(max(rate - 1.0, 0.0), _BLOCK) + 1).tolist()
     return (np.maximum(_round_at_random(rng, rate, _BLOCK), 1)).tolist()
 
@@ -420,19 +420,22 @@ class RoundRobinMux(BaseMux):
         if not self._live:
             if self._passes and self.mode == "exhaustive":
                 return None
-            self._new_pass()
+            # A new pass, opened here rather than in a helper: each call
+            # level is paid once per level of nested muxes.
+            self._position = 0
+            self._passes += 1
+            for k in self._pass_order():
+                if self._open(k, self.streamers[k]):
+                    self._live.append(k)
             if not self._live:
                 return None
         live, position = self._live, self._position % len(self._live)
         return cycle(live[position:] + live[:position])
 
-    def _new_pass(self):
-        order = range(len(self.streamers))
+    def _pass_order(self):
         if self.mode == "permuted_cycle":
-            order = self.rng.permutation(len(self.streamers)).tolist()
-        self._live = [k for k in order if self._open(k, self.streamers[k])]
-        self._position = 0
-        self._passes += 1
+            return self.rng.permutation(len(self.streamers)).tolist()
+        return range(len(self.streamers))
 
     def _on_dry(self, k):
         self._close(k)
