@@ -203,14 +203,25 @@ class BaseMux(Streamer):
     streamers : list of Streamer
     random_state
         As given.
-    rng : np.random.RandomState or np.random.Generator
-        The generator that activations derive theirs from.
+    rng : np.random.RandomState, np.random.Generator or module
+        The generator that activations derive theirs from; with
+        ``random_state=None``, the ``numpy.random`` module itself (as in
+        pescador 2.0), which draws from numpy's global state.
 
     Raises
     ------
     PescadorError
-        If ``streamers`` is empty or not a collection of iterables, or
-        ``random_state`` is of the wrong type.
+        If ``streamers`` is empty or not a collection of iterables (a dict
+        or a string is not taken for one), or ``random_state`` is of the
+        wrong type; when iterated, if the mux contains itself.
+
+    Notes
+    -----
+    An activation is a shallow copy: it shares the streamers, each of which
+    a slot activates afresh when it opens it, so starting a mux costs the
+    same at any depth of nesting. Nested muxes do use the Python stack on
+    their first item (a few frames per level): about 240 levels work under
+    the default recursion limit.
 
     Examples
     --------
@@ -366,11 +377,35 @@ class BaseMux(Streamer):
             for k in range(len(self._slots)):
                 self._close(k)
 
+    # -- the policy: the hooks a subclass defines ---------------------------
+
     def _start(self):
+        """Hook: open the first slots, on the activated copy.
+
+        Call ``self._init_slots(n)``, then ``self._open(k, streamer,
+        budget)`` for the slots to fill; also set up the policy's own
+        per-activation state here (never in ``__init__``, which is shared
+        by every activation).
+        """
         raise NotImplementedError
 
     def _schedule(self):
+        """Hook: an iterable of slot numbers to take the next items from, in
+        order, or ``None`` when the mux is finished.
+
+        Called again whenever the iterable ends or `_on_dry` asks for a new
+        one. Draw random numbers for it in blocks: the loop itself never
+        calls numpy.
+        """
         raise NotImplementedError
 
     def _on_dry(self, k):
+        """Hook: slot ``k`` has run dry (its streamer is exhausted or has
+        spent its budget); the slot is still open.
+
+        Refill it with `_open`, or close it with `_close`. Return True to
+        drop the current schedule and ask `_schedule` for a new one, False
+        to go on with it (the item due from slot ``k`` then comes from what
+        now fills it, and is skipped if the slot is empty).
+        """
         raise NotImplementedError

@@ -93,9 +93,11 @@ class StochasticMux(BaseMux):
           slot: its streamer's weight over the active slots' weights once it
           is open (at the start, over the slots filled so far). With
           ``p > 0.9999`` (a single slot), 'poisson'. Its variance,
-          ``(rate - 1) p``, is the smallest of the random budgets, and it
-          keeps each active stream's share of the items closest to its
-          weight: see the docs' StochasticMux analysis.
+          ``(rate - 1) p``, lies between the constant budget's (0) and the
+          Poisson budget's (``rate - 1``): the more active slots, the more
+          even the budgets, which keeps each active stream's share of the
+          items closer to its weight (see the docs' StochasticMux
+          analysis), while a lone slot still gets random budgets.
 
         With ``rate < 1``, the last three give one item per activation.
 

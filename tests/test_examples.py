@@ -158,7 +158,8 @@ def test_mux_analysis_figure(tmp_path):
     output = tmp_path / "analysis.png"
     result = load("mux_analysis").main([
         "--streams", "16", "--n-active", "1", "4", "16", "--rate", "1", "64",
-        "--items", "2048", "--output", str(output)])
+        "--items", "2048", "--budget-setting", "4", "7",
+        "--output", str(output)])
     plt.close(result["figure"])
     image = plt.imread(str(output))
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
@@ -172,6 +173,21 @@ def test_mux_analysis_figure(tmp_path):
     assert result["repeat"][0, 1] > 0.9
     # the ideal: about 1 / 16 repeats
     assert abs(result["ideal"][1] - 1 / 16) < 0.02
+    # The budgets of mean 8 at n_active=4 (seed 0): std sqrt(7) for the
+    # Poisson ones (2.0's at rate 7 is the same draw), 0 for the constant,
+    # and sqrt(6 * 1/4 + rounding) ~ 1.3 for the binomial.
+    budgets = result["budgets"]
+    assert budgets["None"] == budgets["poisson"]
+    assert abs(budgets["poisson"]["budget_std"] - 7 ** 0.5) < 0.2
+    assert budgets["constant"]["budget_std"] == 0
+    assert 1.1 < budgets["binomial"]["budget_std"] < 1.6
+    # Even budgets spread the sources more evenly over windows...
+    spread = {dist: row["spread"] for dist, row in budgets.items()}
+    assert spread["constant"] < spread["binomial"] < spread["poisson"]
+    assert spread["ShuffledMux"] < 1.1
+    # ...while the local mix is set by n_active and rate alone.
+    tvs = [budgets[d]["tv"] for d in ("None", "constant", "binomial")]
+    assert max(tvs) - min(tvs) < 0.01
 
 
 def doc_pages():
