@@ -14,6 +14,7 @@ collect_ignore = [
     os.path.join("pescador", "adapters", module)
     for module, framework in [("_torch.py", "torch"),
                               ("_keras.py", "keras"),
-                              ("_tf.py", "tensorflow")]
+                              ("_tf.py", "tensorflow"),
+                              ("_ray.py", "ray")]
     if importlib.util.find_spec(framework) is None
 ]

@@ -32,7 +32,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -42,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 import pescador  # noqa: E402
+from pescador._background import address as address_module  # noqa: E402
 from harness import best_time, print_table  # noqa: E402
 
 SIZES = {"4 KB": 4 << 10, "1 MB": 1 << 20, "16 MB": 16 << 20}
@@ -87,8 +87,9 @@ def raw_run(transport, nbytes, n, header="short", hwm=HWM):
     socket.rcvhwm = hwm
     directory = None
     if transport == "ipc":
-        directory = tempfile.mkdtemp()
-        address = "ipc://" + os.path.join(directory, "raw")
+        # The same kind of Unix socket as ZMQStreamer's (abstract on Linux).
+        directory = address_module.private_directory("ipc")
+        address = address_module.ipc_address(directory, 0)
         socket.bind(address)
     else:
         port = socket.bind_to_random_port("tcp://127.0.0.1")
@@ -164,7 +165,7 @@ def spread(values, fmt="{:.2f}"):
 
 def main(quick=False):
     rounds = 3 if quick else 7
-    default = pescador.zmq_stream._default_transport()
+    default = address_module.default_transport()
     rows, first_rows = [], []
     for label, nbytes in SIZES.items():
         n = ITEMS[label] // (4 if quick else 1)

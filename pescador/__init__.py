@@ -3,14 +3,16 @@
 Wrap generator functions in `Streamer`s, mix many of them with a mux
 (`StochasticMux`, `ShuffledMux`, `RoundRobinMux`, `ChainMux`), reshape the
 stream with maps (`buffer_stream`, `tuples`, `keras_tuples`, `cache`), and run
-the whole pipeline in a background process with `ZMQStreamer`.
+the whole pipeline in a background process with `ZMQStreamer`. `shard`
+splits a stream into disjoint shares for parallel workers.
 """
 
-from . import core, exceptions, maps, mux, util, zmq_stream
+from . import core, exceptions, maps, mux, split, util, zmq_stream
 from .core import *  # noqa: F401,F403
 from .exceptions import *  # noqa: F401,F403
 from .maps import *  # noqa: F401,F403
 from .mux import *  # noqa: F401,F403
+from .split import *  # noqa: F401,F403
 from .util import *  # noqa: F401,F403
 from .zmq_stream import *  # noqa: F401,F403
 from .version import version as __version__

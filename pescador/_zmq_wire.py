@@ -32,6 +32,7 @@ __all__ = ["zmq_send_data", "zmq_recv_data"]
 _DATA, _SMALL, _ERROR, _END = b"D", b"S", b"E", b"Q"
 _NAMED, _NAME_REF = b"N", b"R"
 _TOKEN_SIZE = 16
+_RCVMORE = 13  # zmq.RCVMORE
 _NO_TOKEN = bytes(_TOKEN_SIZE)
 _PREFIX = 1 + _TOKEN_SIZE
 _NAME_SIZE = 2
@@ -85,6 +86,11 @@ def _checked(key, value):
     if not isinstance(value, np.ndarray):
         raise DataError("Item key {!r} holds {}: expected a numpy "
                         "array".format(key, _describe(value)))
+    if isinstance(value, np.ma.MaskedArray):
+        raise DataError("Item key {!r} holds a masked array: its mask would "
+                        "be lost; expected a plain numpy array (send the "
+                        "mask as another key, e.g. np.ma.getmaskarray)"
+                        .format(key))
     if value.dtype.hasobject:
         raise DataError("Item key {!r} holds an array of dtype {}: object "
                         "arrays cannot be sent, expected a numeric, bool, "
@@ -271,11 +277,16 @@ def _error_frames(exc, token):
     return [_ERROR + token, pickled, text.encode(), summary.strip().encode()]
 
 
-def _remote_error(frames):
-    """The exception to raise for an error message, cause attached."""
+def _remote_error(frames, unpickle):
+    """The exception to raise for an error message, cause attached.
+
+    Only ``unpickle`` the worker's exception when the message is
+    authenticated (it carries the token of the stream): unpickling runs
+    code chosen by the sender.
+    """
     pickled, text, summary = (bytes(frame) for frame in frames)
     exc = None
-    if pickled:
+    if pickled and unpickle:
         try:
             exc = pickle.loads(pickled)
         except Exception:
@@ -292,26 +303,54 @@ def _read(socket, flags=0, copy=False, track=False, token=None,
     """Receive one message: (kind, item or exception or None).
 
     With a ``token``, a message that does not carry it is ignored:
-    ``(None, None)``. ``names`` (a dict kept by the receiver of one stream)
-    accepts the named headers of `_encode`. Frames are received without
-    copying, and whether more follow is read from each frame: a
-    ``RCVMORE`` query costs more than the rest of a large message's
-    handling. With ``copy``, received arrays are copied out of the message
+    ``(None, None)``, and only then is an error message's exception
+    unpickled (the stream is authenticated); without, it becomes a
+    `PescadorError`. A malformed message raises `DataError`, whatever is
+    wrong with it. ``names`` (a dict kept by the receiver of one stream)
+    accepts the named headers of `_encode`. The first frame (a header, or
+    a whole small item) is received as bytes; the array frames after it
+    without copying, and whether more follow is read from each frame: a
+    ``RCVMORE`` query per frame costs more than the rest of a large
+    message's handling. With ``copy``, received arrays are copied out of the message
     memory.
     """
-    frame = socket.recv(flags, copy=False, track=track)
-    head = frame.bytes
+    # The first frame as bytes, not a zmq.Frame: pyzmq checks for signals
+    # when it frees a Frame, and a Ctrl-C raised there is lost ("Exception
+    # ignored in Frame.__dealloc__"). Here it is raised by recv itself.
+    head = socket.recv(flags, copy=True)
+    more = socket.get(_RCVMORE)
     kind = head[:1]
     if token is not None and head[1:_PREFIX] != token:
         kind = None
-    elif kind == _SMALL and not frame.more:
-        return _DATA, _decode_small(head)
+    elif kind == _SMALL and not more:
+        try:
+            return _DATA, _decode_small(head)
+        except DataError:
+            raise
+        except Exception as exc:
+            raise _malformed(exc) from exc
     rest = []
-    while frame.more:
+    while more:
         frame = socket.recv(flags, copy=False, track=track)
         rest.append(frame)
+        more = frame.more
     if kind is None:
         return None, None
+    try:
+        return _decode(kind, head, rest, copy, token is not None, names)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _malformed(exc) from exc
+
+
+def _malformed(exc):
+    return DataError("Malformed ZMQStreamer message ({}: {})".format(
+        type(exc).__name__, exc))
+
+
+def _decode(kind, head, rest, copy, trusted, names):
+    """(kind, item or exception) of a received message (see `_read`)."""
     if kind == _DATA:
         return kind, _decode_frames(head[_PREFIX:], rest, copy)
     if names is not None:
@@ -326,7 +365,7 @@ def _read(socket, flags=0, copy=False, track=False, token=None,
             names[head[_PREFIX:_PREFIX + _NAME_SIZE]] = body
             return _DATA, _decode_frames(body, rest, copy)
     if kind == _ERROR and len(rest) == 3:
-        return kind, _remote_error(rest)
+        return kind, _remote_error(rest, trusted)
     if kind == _END:
         return kind, None
     raise DataError("Unknown ZMQStreamer message kind {!r}".format(kind))
@@ -408,11 +447,14 @@ def zmq_recv_data(socket, flags=0, copy=True, track=False):
     Raises
     ------
     DataError
-        If the message is not a well-formed data message.
-    Exception
+        If the message is not a well-formed data message (and only then:
+        truncated or garbage frames raise nothing else).
+    PescadorError
         If the message reports an exception raised by a `ZMQStreamer`
-        worker: that exception, with the worker's traceback as
-        ``__cause__``.
+        worker: a `PescadorError` naming it, with the worker's traceback
+        as ``__cause__``. The exception itself is never unpickled here
+        (unpickling runs code chosen by the sender, and anyone who can
+        connect to the socket may send).
 
     See Also
     --------

@@ -2,160 +2,36 @@
 
 `ZMQStreamer` starts a worker process per iteration; the worker sends each
 item to the consumer in the wire format of `pescador._zmq_wire`
-(`zmq_send_data`, `zmq_recv_data`), over a Unix socket in a private
-directory or loopback TCP.
+(`zmq_send_data`, `zmq_recv_data`), over a Unix socket or loopback TCP.
+The process code lives in `pescador._background`: the worker's main
+(``worker``), the consumer's side of a worker process (``process``), the
+resources of one iteration (``session``), addresses (``address``) and
+Ctrl-C handling (``interrupts``); this module is the loop that yields the
+items.
 """
 
+import math
 import multiprocessing
 import os
 import pickle
-import shutil
-import signal
-import tempfile
-from multiprocessing.connection import wait
 
-import zmq
-
+from ._background.address import default_transport
+from ._background.session import Session
+from ._background.worker import Job
 from ._zmq_wire import RemoteTraceback  # noqa: F401 (importable here)
-from ._zmq_wire import (_DATA, _END, _ERROR, _TOKEN_SIZE, _encode,
-                        _error_frames, _read, zmq_recv_data, zmq_send_data)
+from ._zmq_wire import (_DATA, _ERROR, _TOKEN_SIZE, zmq_recv_data,
+                        zmq_send_data)
 from .core import Streamer
 from .exceptions import PescadorError
 from .util import _check_choice, _is_int, _is_number
 
 __all__ = ["ZMQStreamer", "zmq_send_data", "zmq_recv_data"]
 
-_SAFETY_POLL_MS = 1000  # how often a blocked worker checks its consumer
-_POLL_MS = 100  # how often a waiting consumer checks its worker
 _TRANSPORTS = (None, "ipc", "tcp")
-
-
-# -- the worker process ---------------------------------------------------
-
-class _Stop(BaseException):
-    """Raised in the worker by SIGTERM, or when the consumer is gone."""
-
-
-def _raise_stop(signum, frame):
-    raise _Stop()
-
-
-def _consumer_alive():
-    parent = multiprocessing.parent_process()
-    return parent is None or parent.is_alive()
-
-
-def _push(socket, frames, copy):
-    """Send one message, waiting while the queue is full (the high-water
-    mark), and giving up if the consuming process has died.
-
-    The frames go out one ``send`` each: ``send_multipart`` checks every
-    frame first, which costs more than sending a large one.
-    """
-    last = len(frames) - 1
-    for index, frame in enumerate(frames):
-        flags = zmq.SNDMORE if index < last else 0
-        while True:
-            try:
-                socket.send(frame, flags, copy=copy)
-                break
-            except zmq.Again:  # timed out: SNDTIMEO
-                if not _consumer_alive():
-                    raise _Stop()
-
-
-def _await_stop(wakeup):
-    """Block until the consumer asks the worker to stop, or dies.
-
-    The worker must outlive its last message: a peer that disconnects
-    loses what the receiving side has not read from the operating system
-    yet. SIGTERM may land on a helper thread (pyzmq's), which does not
-    interrupt a blocking call here: the wakeup fd, written by every signal,
-    does.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-    while parent.is_alive():
-        wait([parent.sentinel, wakeup])
-        try:
-            os.read(wakeup, 512)  # SIGTERM's handler runs around here
-        except BlockingIOError:
-            pass
-
-
-def _work(streamer, pickled, address, token, hwm, copy, max_iter):
-    """The worker's main: stream the items, then an end or error message."""
-    # The consumer decides when the worker stops (SIGTERM), not Ctrl-C.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    wakeup, wakeup_w = os.pipe()
-    os.set_blocking(wakeup, False)
-    os.set_blocking(wakeup_w, False)
-    signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
-    context = zmq.Context()
-    socket = context.socket(zmq.PUSH)
-    socket.sndhwm = hwm
-    socket.sndtimeo = _SAFETY_POLL_MS
-    try:
-        socket.connect(address)
-        try:
-            if pickled:
-                streamer = pickle.loads(streamer)
-            if not isinstance(streamer, Streamer):
-                streamer = Streamer(streamer)
-            names = {}
-            for item in streamer.iterate(max_iter):
-                _push(socket, _encode(item, token, names), copy)
-            last = [_END + token]
-        except _Stop:
-            raise
-        except BaseException as exc:
-            last = _error_frames(exc, token)
-        _push(socket, last, True)
-        _await_stop(wakeup)
-    except _Stop:
-        pass
-    finally:
-        # A SIGTERM from now on simply ends the process.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        os.close(wakeup)
-        os.close(wakeup_w)
-        socket.close(linger=0)
-        context.term()
-
-
-# -- the consumer ---------------------------------------------------------
-
-def _exit_description(code):
-    if code < 0:
-        try:
-            return "{} ({})".format(code, signal.Signals(-code).name)
-        except ValueError:
-            pass
-    return str(code)
-
-
-def _check_alive(socket, process):
-    """Raise `PescadorError` if the worker has exited without a goodbye
-    (after a last look for a message it may have sent before exiting)."""
-    if process.exitcode is not None and not socket.poll(_POLL_MS):
-        raise PescadorError(
-            "The ZMQStreamer worker process (pid {}) exited with code {} "
-            "before ending its stream".format(
-                process.pid, _exit_description(process.exitcode)))
-
-
-def _shutdown(process, timeout):
-    """Ask the worker to stop (SIGTERM), wait up to ``timeout``, then kill
-    it."""
-    process.terminate()
-    process.join(timeout)
-    if process.exitcode is None:
-        process.kill()
-        process.join()
-    process.close()
+# The largest values the underlying calls accept: ZeroMQ's high-water
+# marks are C ints, and waits (select/poll) take milliseconds as C ints.
+_MAX_HWM = 2 ** 31 - 1
+_MAX_TIMEOUT = 10 ** 6  # seconds (11.6 days); None waits without limit
 
 
 def _check_int(name, value, low, high=None):
@@ -167,14 +43,12 @@ def _check_int(name, value, low, high=None):
 
 
 def _check_timeout(timeout):
-    if timeout is None or (_is_number(timeout) and timeout >= 0):
+    if timeout is None or (_is_number(timeout) and math.isfinite(timeout)
+                           and 0 <= timeout <= _MAX_TIMEOUT):
         return timeout
-    raise PescadorError("Invalid timeout={!r}: expected None or a "
-                        "non-negative number of seconds".format(timeout))
-
-
-def _default_transport():
-    return "ipc" if os.name == "posix" and zmq.has("ipc") else "tcp"
+    raise PescadorError(
+        "Invalid timeout={!r}: expected None (wait without limit) or a "
+        "number of seconds in [0, {}]".format(timeout, _MAX_TIMEOUT))
 
 
 class ZMQStreamer(Streamer):
@@ -192,29 +66,35 @@ class ZMQStreamer(Streamer):
         object; any shape; any memory layout; numpy scalars become 0-d
         arrays). Anything else raises `DataError` in the consumer.
     min_port, max_port, max_tries : int
-        The TCP port range to bind, on the loopback address 127.0.0.1 only,
-        and how many random ports to try (used with ``transport='tcp'``).
+        The TCP port range to bind, both ends included (``min_port ==
+        max_port`` means that one port), on the loopback address 127.0.0.1
+        only, and how many random ports to try (used with
+        ``transport='tcp'``).
     copy : bool
         If False (default), the worker sends the memory of items larger
         than 64 KB without copying (smaller items are packed into one
         message, which is faster, and copied once on arrival).
     timeout : None or number
         Seconds the worker has to stop once asked (SIGTERM, sent when the
-        stream ends or the consumer stops early) before it is killed.
-        ``None``: wait.
-    hwm : int > 0
+        stream ends or the consumer stops early) before it is killed: at
+        most 10**6 (what the underlying waits accept). ``None``: wait
+        without limit.
+    hwm : int in [1, 2**31 - 1]
         High-water mark: the worker blocks once about ``2 * hwm`` items are
         queued (``hwm`` on each side of the connection, plus what the
         operating system buffers: little for ipc, up to the TCP buffer
         sizes for tcp), so a slow consumer keeps memory flat. Larger values
         speed up streams of small items.
     transport : None, 'ipc' or 'tcp'
-        ``'ipc'``: a Unix socket in a fresh private directory (mode 0700),
-        removed afterwards; ``'tcp'``: loopback TCP. ``None`` (default):
-        ``'ipc'`` where available (POSIX; it is the faster), else ``'tcp'``.
+        ``'ipc'``: a Unix socket, in Linux's abstract namespace (no file at
+        all) or elsewhere in a fresh private directory (mode 0700), removed
+        afterwards; ``'tcp'``: loopback TCP. ``None`` (default): ``'ipc'``
+        where available (POSIX; it is the faster), else ``'tcp'``.
     start_method : None or str
         The multiprocessing start method of the worker (``'fork'``,
-        ``'spawn'``, ``'forkserver'``); ``None`` uses the current default.
+        ``'spawn'``, ``'forkserver'``); ``None`` uses multiprocessing's
+        current default (``'fork'`` on Linux before Python 3.14,
+        ``'forkserver'`` from 3.14, ``'spawn'`` on macOS and Windows).
         Except under ``'fork'``, ``streamer`` is pickled.
 
     Raises
@@ -241,16 +121,27 @@ class ZMQStreamer(Streamer):
     whose memory is not aligned is copied. Each array keeps its message
     alive, so hold on to items only as long as needed.
 
+    Each iteration is a new epoch: the worker runs
+    ``shard(streamer, 0, 1, epoch)``, so a seeded mux gives different
+    epochs (the first one as in process) and a deep copy of the
+    ZMQStreamer replays them; the worker reseeds numpy's global generator
+    and `random` from fresh entropy, so unseeded streams differ too.
+
     The worker outlives its last message until the consumer has read it
     (a peer that exits early loses messages in transit). At the end of the
     stream, and on an early stop (``break``, ``close()``, garbage
-    collection, an exception such as ``KeyboardInterrupt``), the consumer
-    sends it SIGTERM, which raises an exception in the worker so that its
-    ``finally`` blocks run; it is joined within ``timeout``, then killed.
-    Sockets and contexts are closed without linger and the ipc directory
-    removed. The worker ignores SIGINT, and exits by itself if the consumer
-    process dies. Workers are daemonic, so they cannot start processes
-    themselves.
+    collection, an exception such as ``KeyboardInterrupt``, interpreter
+    exit), the consumer sends it SIGTERM: a worker inside the user's
+    generator gets an exception there, so that its ``finally`` blocks run;
+    a worker whose stream has ended closes the generator itself, to the
+    end. It is joined within ``timeout``, then killed. Sockets and
+    contexts are closed without linger and the ipc directory removed.
+    Starting and cleaning up defer Ctrl-C to their end. The worker ignores
+    SIGINT, closes the descriptors of the consumer's other iterations that
+    it inherited through fork, and exits by itself within a second of its
+    consumer's death, whatever it is doing. Workers are daemonic, so they
+    cannot start processes themselves. See "Stopping and exiting" in the
+    parallel guide.
 
     Examples
     --------
@@ -281,11 +172,21 @@ class ZMQStreamer(Streamer):
         self.max_tries = _check_int("max_tries", max_tries, 1)
         self.copy = bool(copy)
         self.timeout = _check_timeout(timeout)
-        self.hwm = _check_int("hwm", hwm, 1)
+        self.hwm = _check_int("hwm", hwm, 1, _MAX_HWM)
         self.transport = _check_choice("transport", transport, _TRANSPORTS)
         self.start_method = _check_choice(
             "start_method", start_method,
             (None,) + tuple(multiprocessing.get_all_start_methods()))
+
+        self._epoch = 0
+
+    def _activate(self):
+        # Each iteration is a new epoch; the counter lives on the original
+        # (a deep copy copies it, and so replays the same epochs).
+        active = super()._activate()
+        active._epoch = self._epoch
+        self._epoch += 1
+        return active
 
     def _iterate(self, max_iter):
         # The worker itself stops after max_iter items.
@@ -306,59 +207,25 @@ class ZMQStreamer(Streamer):
                 "method".format(self.streamer, start_method,
                                 type(exc).__name__, exc)) from exc
 
-    def _bind(self, socket, directory):
-        if directory is not None:
-            address = "ipc://" + os.path.join(directory, "stream")
-            try:
-                socket.bind(address)
-                return address
-            except zmq.ZMQError as exc:
-                if self.transport == "ipc":
-                    raise PescadorError("ZMQStreamer could not bind {}: {}"
-                                        .format(address, exc)) from exc
-        try:
-            port = socket.bind_to_random_port(
-                "tcp://127.0.0.1", self.min_port, self.max_port,
-                self.max_tries)
-        except zmq.ZMQBindError as exc:
-            raise PescadorError(
-                "ZMQStreamer could not bind a port in [{}, {}] on 127.0.0.1 "
-                "in {} tries".format(self.min_port, self.max_port,
-                                     self.max_tries)) from exc
-        return "tcp://127.0.0.1:{}".format(port)
+    def _jobs(self, start_method, max_iter):
+        """The job of each worker (one, for now)."""
+        payload, pickled = self._payload(start_method)
+        return [Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
+                    self.copy, max_iter, self._epoch, index=0, count=1,
+                    consumer_pid=os.getpid())]
 
     def _source(self, max_iter=None):
         mp_context = multiprocessing.get_context(self.start_method)
-        payload, pickled = self._payload(mp_context.get_start_method())
-        token = os.urandom(_TOKEN_SIZE)
-        transport = self.transport or _default_transport()
-        directory = tempfile.mkdtemp(prefix="pescador-") \
-            if transport == "ipc" else None
-        context = zmq.Context()
-        process = None
+        session = None
         try:
-            socket = context.socket(zmq.PULL)
-            socket.linger = 0
-            socket.rcvhwm = self.hwm
-            socket.rcvtimeo = _POLL_MS
-            address = self._bind(socket, directory)
-            worker = mp_context.Process(
-                target=_work, name="pescador-zmq-worker", daemon=True,
-                args=(payload, pickled, address, token, self.hwm, self.copy,
-                      max_iter))
-            try:
-                worker.start()
-            except Exception as exc:
-                raise PescadorError("ZMQStreamer could not start its worker "
-                                    "process: {}".format(exc)) from exc
-            process = worker
+            session = Session(self.timeout)
+            session.start(mp_context,
+                          self._jobs(mp_context.get_start_method(), max_iter),
+                          self.transport or default_transport(),
+                          (self.min_port, self.max_port, self.max_tries))
             names = {}
             while True:
-                try:
-                    kind, item = _read(socket, token=token, names=names)
-                except zmq.Again:  # timed out: RCVTIMEO
-                    _check_alive(socket, process)
-                    continue
+                kind, item = session.receive(0, names)
                 if kind == _DATA:
                     yield item
                 elif kind is not None:
@@ -366,8 +233,5 @@ class ZMQStreamer(Streamer):
                         raise item
                     return
         finally:
-            if process is not None:
-                _shutdown(process, self.timeout)
-            context.destroy(linger=0)
-            if directory is not None:
-                shutil.rmtree(directory, ignore_errors=True)
+            if session is not None:
+                session.close()

@@ -7,9 +7,9 @@ from .ci/requirements-frameworks.txt); the ImportError tests run anywhere.
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
-import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +25,7 @@ from pescador import (ChainMux, DataError, PescadorError,  # noqa: E402
                       StochasticMux, Streamer, buffer_stream, keras_tuples)
 
 from . import streams  # noqa: E402
+from .test_split import all_counts, chain_of_counts  # noqa: E402
 
 W_TRUE = np.array([[1.5], [-2.0], [0.5]], dtype=np.float32)
 
@@ -57,16 +58,6 @@ def mixed_items():
              "u8": np.array([255, i], dtype=np.uint8),
              "flag": np.array([True, i % 2 == 0])}
             for i in range(3)]
-
-
-def chain_of_counts(n_streams=5, length=4):
-    return ChainMux([Streamer(streams.count, length, start=100 * i)
-                     for i in range(n_streams)])
-
-
-def all_counts(n_streams=5, length=4):
-    return Counter(100 * i + j for i in range(n_streams)
-                   for j in range(length))
 
 
 # -- import isolation -------------------------------------------------------
@@ -106,72 +97,12 @@ def test_import_pescador_imports_no_framework():
     assert out.stdout.strip() == "[]"
 
 
-# -- shard (framework-free) ---------------------------------------------------
+# -- shard (framework-free; its tests are in tests/test_split.py) -------------
 
-def test_shards_of_a_chain_are_disjoint_and_complete():
-    mux = chain_of_counts(7)
-    shares = [list(pescador.adapters.shard(mux, i, 3)) for i in range(3)]
-    assert shares[1] == [100, 101, 102, 103, 400, 401, 402, 403]
-    assert Counter(sum(shares, [])) == all_counts(7)
-
-
-def test_shard_reaches_a_mux_inside_a_batching_streamer():
-    mux = ChainMux([Streamer(streams.arrays, 2, seed=i) for i in range(4)])
-    batches = Streamer(buffer_stream, mux, 2)
-    share = pescador.adapters.shard(batches, 1, 2)
-    assert [b["X"].tolist() for b in share] == [
-        np.stack([item["X"] for item in streams.arrays(2, seed=seed)])
-        .tolist() for seed in (1, 3)]
-    assert len(list(batches)) == 4  # the original is untouched
-
-
-def test_shard_seeds_differ_by_share_and_epoch_and_reproduce():
-    mux = StochasticMux([Streamer(streams.labelled, i) for i in range(4)],
-                        n_active=2, rate=2, random_state=5)
-
-    def labels(index, epoch):
-        share = pescador.adapters.shard(mux, index, 1, epoch=epoch)
-        return [item["label"] for item in share.iterate(max_iter=60)]
-
-    assert labels(0, 1) == labels(0, 1)
-    assert labels(0, 1) != labels(0, 2)
-
-
-def test_shard_keeps_the_weights_of_its_streamers():
-    mux = StochasticMux([Streamer(streams.constant, i) for i in range(4)],
-                        n_active=2, rate=4, weights=[3, 1, 1, 3],
-                        random_state=0)
-    share = pescador.adapters.shard(mux, 0, 2)
-    assert isinstance(share, StochasticMux)
-    assert (share.n_active, share.rate) == (2, 4)
-    np.testing.assert_allclose(share.weights, [0.75, 0.25])
-    assert set(share.iterate(max_iter=100)) == {0, 2}
-
-
-def test_empty_shares_yield_nothing():
-    assert list(pescador.adapters.shard(chain_of_counts(2), 2, 3)) == []
-    mux = pescador.ShuffledMux([Streamer(streams.constant, i)
-                                for i in range(2)], weights=[1, 0])
-    assert list(pescador.adapters.shard(mux, 1, 2)) == []
-
-
-def test_shard_of_deprecated_mux_does_not_warn_again():
-    with pytest.warns(DeprecationWarning):
-        mux = pescador.Mux([Streamer(streams.constant, i) for i in range(4)],
-                           k=2, rate=3, with_replacement=False,
-                           revive=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        share = pescador.adapters.shard(mux, 1, 2)
-    assert (share.k, share.mode, share.rate) == (2, "single_active", 3)
-    assert set(share.iterate(max_iter=50)) == {1, 3}
-
-
-def test_shard_rejects_bad_index_and_epoch():
-    with pytest.raises(PescadorError, match="index=3, count=3"):
-        pescador.adapters.shard(chain_of_counts(), 3, 3)
-    with pytest.raises(PescadorError, match="epoch=-1"):
-        pescador.adapters.shard(chain_of_counts(), 0, 1, epoch=-1)
+def test_adapters_shard_is_pescador_shard():
+    assert pescador.adapters.shard is pescador.shard
+    assert [list(pescador.adapters.shard(chain_of_counts(2), i, 2))
+            for i in range(2)] == [[0, 1, 2, 3], [100, 101, 102, 103]]
 
 
 # -- PyTorch ------------------------------------------------------------------
@@ -276,16 +207,57 @@ def test_torch_workers_share_max_iter_of_an_infinite_mux(torch):
     assert sorted(parity) == [0] * 6 + [1] * 5
 
 
-def test_torch_workers_each_run_a_plain_streamer_with_own_seed(torch):
-    # Documented: a stream without a mux cannot be split, so each worker
-    # runs all of it; numpy's global RNG is seeded per worker.
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stream, why, length", [
+    (Streamer(streams.count, 4), "no mux to split", 4),
+    (ChainMux(Streamer(streams.count, 2, start=10 * i) for i in range(4)),
+     "lazy source of streamers", 8),
+])
+def test_torch_workers_refuse_a_stream_they_cannot_split(torch, stream, why,
+                                                         length):
+    # Before: each worker ran the whole stream, yielding every item twice.
+    dataset = pescador.adapters.TorchDataset(stream)
+    message = loader_error(torch, dataset)
+    assert message is not None
+    assert "PescadorError" in message and re.search(why, message)
+    assert len(list(dataset)) == length  # in one process: no split needed
+
+
+def loader_error(torch, dataset):
+    """The message of the error a 2-worker DataLoader re-raises, or None.
+
+    The error's traceback is dropped so that the loader's iterator is freed
+    at once: freed later by the garbage collector, it leaves each worker
+    waiting 5 s (DataLoader's own join timeout) before terminating it.
+    """
+    iterator = iter(torch.utils.data.DataLoader(dataset, batch_size=None,
+                                                num_workers=2))
+    try:
+        next(iterator)
+    except Exception as error:  # noqa: BLE001 - the type is checked after
+        error.__traceback__ = None
+        return "{}: {}".format(type(error).__name__, error)
+    finally:
+        del iterator
+    return None
+
+
+def test_torch_ranks_refuse_a_stream_they_cannot_split(torch):
+    with pytest.raises(PescadorError, match="no mux to split"):
+        pescador.adapters.TorchDataset(Streamer(streams.count, 4), rank=0,
+                                       world_size=2)
+    dataset = pescador.adapters.TorchDataset(Streamer(streams.count, 4),
+                                             rank=0, world_size=1)
+    assert [int(x) for x in dataset] == [0, 1, 2, 3]
+
+
+def test_torch_one_worker_runs_a_plain_streamer_whole(torch):
     plain = pescador.adapters.TorchDataset(Streamer(streams.count, 4))
-    assert Counter(loader_items(torch, plain)) == Counter(list(range(4)) * 2)
+    assert loader_items(torch, plain, num_workers=1) == [0, 1, 2, 3]
     seeded = pescador.adapters.TorchDataset(Streamer(global_randints, 8))
     batches = list(torch.utils.data.DataLoader(seeded, batch_size=8,
-                                               num_workers=2))
-    assert len(batches) == 2
-    assert batches[0].tolist() != batches[1].tolist()
+                                               num_workers=1))
+    assert len(batches) == 1 and len(set(batches[0].tolist())) == 8
 
 
 def global_randints(n):

@@ -58,9 +58,36 @@ def test_demo_trains_well_above_chance(capsys):
     assert result["chance"] == 0.25
     assert result["accuracy"] > 0.6
     assert out.count("items/s") == 3 + 1   # three progress lines + summary
+    assert out.count("new-batch accuracy 0.") == 3
+    assert result["new_batch_accuracy"] > 0.6
     assert "background ZMQStreamer" in out
     folder = re.search(r"each, in (\S+)", out).group(1)
     assert not Path(folder).exists()
+
+
+def test_demo_scores_each_batch_before_training_on_it():
+    class Model:
+        """Records calls; predicts right only on batches it trained on."""
+
+        def __init__(self):
+            self.calls, self.seen = [], set()
+
+        def predict(self, X):
+            self.calls.append(("predict", int(X[0, 0])))
+            return np.zeros(len(X)) if int(X[0, 0]) in self.seen else -1
+
+        def partial_fit(self, X, Y, classes):
+            self.calls.append(("fit", int(X[0, 0])))
+            self.seen.add(int(X[0, 0]))
+
+    batches = [dict(X=np.full((4, 2), i), Y=np.zeros(4)) for i in range(6)]
+    model = Model()
+    items, _, accuracy = load("demo").train(
+        model, pescador.Streamer(batches), 6, [0, 1], report_every=3)
+    assert items == 24
+    assert model.calls == [("fit", 0)] + [
+        call for i in range(1, 6) for call in (("predict", i), ("fit", i))]
+    assert accuracy == 0.0   # every batch was new to the model when scored
 
 
 def test_demo_runs_as_a_script():

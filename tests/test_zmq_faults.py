@@ -18,6 +18,7 @@ import pytest
 import zmq
 
 import pescador
+from pescador._background import address
 from pescador.zmq_stream import RemoteTraceback, ZMQStreamer
 from tests import streams
 
@@ -281,11 +282,34 @@ def test_tcp_binds_loopback_only_and_ignores_intruders():
     assert [int(item["Y"]) for item in received] == list(range(20))
 
 
+def _abstract_unix_names():
+    with open("/proc/net/unix") as handle:
+        return {line.split()[-1] for line in handle.readlines()[1:]
+                if line.split()[-1].startswith("@pescador-")}
+
+
+def test_ipc_on_linux_leaves_no_file_system_entry(tmp_path, monkeypatch):
+    if not address.ABSTRACT_IPC:
+        pytest.skip("no abstract Unix socket namespace")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = _abstract_unix_names()
+    items = ZMQStreamer(pescador.Streamer(streams.arrays, 5),
+                       transport="ipc").iterate()
+    next(items)
+    assert len(_abstract_unix_names() - before) == 1
+    assert os.listdir(str(tmp_path)) == []
+    assert _listening_tcp_addresses() == []
+    assert len(list(items)) == 4
+    assert _abstract_unix_names() - before == set()
+
+
 def test_ipc_lives_in_private_directory_removed_afterwards(tmp_path,
                                                           monkeypatch):
+    # Where there is no abstract namespace (not Linux).
+    monkeypatch.setattr(address, "ABSTRACT_IPC", False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stream = ZMQStreamer(pescador.Streamer(streams.arrays, 5),
-                         transport="ipc")
+                         transport="ipc", start_method="fork")
     for _ in range(2):
         items = stream.iterate()
         next(items)
@@ -318,10 +342,11 @@ if __name__ == '__main__':
     out = {}
     stream = pescador.ZMQStreamer(pescador.Streamer(streams.arrays, 4, (2, 3)))
     expected = list(streams.arrays(4, (2, 3)))
-    out['same'] = all(
+    received = list(stream.iterate())
+    out['same'] = len(received) == len(expected) == 4 and all(
         np.array_equal(a['X'], b['X']) and a['X'].dtype == b['X'].dtype
         and int(a['Y']) == int(b['Y'])
-        for a, b in zip(stream.iterate(), expected))
+        for a, b in zip(received, expected))
     out['max_iter'] = len(list(stream.iterate(max_iter=3)))
     try:
         list(pescador.ZMQStreamer(pescador.Streamer(make_local_gen())))

@@ -145,6 +145,102 @@ def test_wire_malformed_message_raises_data_error(pair):
         pescador.zmq_recv_data(receiver)
 
 
+def test_public_receiver_never_unpickles(pair, tmp_path):
+    from pescador._zmq_wire import _error_frames
+    from .zmq_helpers import Evil
+    path = tmp_path / "pwned"
+    sender, receiver = pair
+    sender.send_multipart(_error_frames(Evil(str(path)), bytes(16)))
+    with pytest.raises(pescador.PescadorError,
+                       match="worker raised .*Evil") as info:
+        pescador.zmq_recv_data(receiver)
+    assert type(info.value) is pescador.PescadorError
+    assert "Evil" in info.value.__cause__.traceback
+    assert not path.exists()
+
+
+def _fuzzed_messages():
+    rng = np.random.RandomState(0)
+    from pescador._zmq_wire import _encode
+    good = [_encode({"x": np.arange(6.0).reshape(2, 3)}),
+            _encode({"x": np.zeros((300, 300)), "y": np.int8(1)}),
+            [b"D" + bytes(16) + b'[["x","<f8",[3],"C"]]', bytes(24)],
+            [b"E" + bytes(16), b"", b"text", b"summary"]]
+    for frames in good:
+        frames = [bytes(frame) for frame in frames]
+        for _ in range(60):
+            mutated = list(frames)
+            index = rng.randint(len(mutated))
+            frame = bytearray(mutated[index])
+            how = rng.randint(4)
+            if how == 0 and frame:  # truncate
+                frame = frame[:rng.randint(len(frame))]
+            elif how == 1 and frame:  # flip bytes
+                for at in rng.randint(len(frame), size=3):
+                    frame[at] = rng.randint(256)
+            elif how == 2:  # garbage
+                frame = bytearray(rng.bytes(rng.randint(1, 40)))
+            else:  # drop or add a frame
+                if len(mutated) > 1 and rng.rand() < 0.5:
+                    del mutated[index]
+                    yield mutated
+                    continue
+                mutated.append(rng.bytes(8))
+            mutated[index] = bytes(frame)
+            yield mutated
+    # Header fields of the wrong type or range.
+    for body in [b'[["x","<f8",[-1],"C"]]', b'[["x","<f8",[1e30],"C"]]',
+                 b'[["x","<f8",[99999999999999999999],"C"]]',
+                 b'[["x",5,[1],"C"]]', b'[["x","<f8",3,"C"]]',
+                 b'[["x","<f8",[1],"Z"]]', b'[["x","<f8",[1]]]', b'{}',
+                 b'[["x","zz",[1],"C"]]', b'[["x",[["a","<i4"]],[1],"C"]]',
+                 b'[["x","<f8",[[1]],"C"]]', b"\xff"]:
+        yield [b"D" + bytes(16) + body, bytes(8)]
+        yield [b"S" + bytes(16) + len(body).to_bytes(4, "little") + body
+               + bytes(64)]
+
+
+def test_wire_malformed_messages_raise_only_data_error(pair):
+    sender, receiver = pair
+    outcomes = set()
+    for frames in _fuzzed_messages():
+        sender.send_multipart(frames)
+        try:
+            pescador.zmq_recv_data(receiver)
+            outcomes.add("ok")
+        except pescador.DataError:
+            outcomes.add("DataError")
+        except pescador.PescadorError as exc:  # well-formed error message
+            assert "worker raised" in str(exc)
+            outcomes.add("error message")
+    assert "DataError" in outcomes
+
+
+def test_masked_array_is_refused_naming_its_key(pair):
+    sender, _ = pair
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(pescador.DataError, match="'m' holds a masked"):
+        pescador.zmq_send_data(sender, {"ok": np.zeros(2), "m": masked})
+    stream = ZMQStreamer(pescador.Streamer([{"m": masked}]))
+    with pytest.raises(pescador.DataError, match="'m' holds a masked"):
+        list(stream)
+
+
+def test_memmap_is_sent_as_a_plain_array(pair, tmp_path):
+    sender, receiver = pair
+    mapped = np.memmap(str(tmp_path / "map"), dtype="<f4", mode="w+",
+                       shape=(100, 300))
+    mapped[:] = np.arange(300, dtype="<f4")
+    for value in (mapped, mapped[:3]):
+        pescador.zmq_send_data(sender, {"m": value})
+        got = pescador.zmq_recv_data(receiver)["m"]
+        assert type(got) is np.ndarray
+        np.testing.assert_array_equal(got, value)
+    received = list(ZMQStreamer(pescador.Streamer([{"m": mapped}])))
+    assert len(received) == 1
+    np.testing.assert_array_equal(received[0]["m"], mapped)
+
+
 # -- ZMQStreamer behaviour ------------------------------------------------
 
 def test_round_trip_across_processes():
@@ -175,7 +271,9 @@ def test_transports_and_copy_modes(transport, copy_):
     stream = ZMQStreamer(pescador.Streamer(streams.arrays, 5, (70, 300)),
                          copy=copy_, transport=transport)
     expected = list(streams.arrays(5, (70, 300)))
-    for got, sent in zip(stream, expected):
+    received = list(stream)
+    assert len(received) == len(expected) == 5
+    for got, sent in zip(received, expected):
         assert_same_item(got, sent)
 
 
@@ -199,6 +297,7 @@ def test_concurrent_iterations_are_independent():
     first, second = stream.iterate(), stream.iterate()
     pairs = [(int(a["Y"]), int(b["Y"])) for a, b in zip(first, second)]
     assert pairs == [(i, i) for i in range(4)]
+    assert list(first) == [] and list(second) == []
 
 
 def test_empty_stream():
@@ -229,6 +328,7 @@ def test_buffer_stream_inside():
     received = list(ZMQStreamer(batches))
     expected = list(batches)
     assert [b["X"].shape for b in received] == [(4, 3), (4, 3)]
+    assert len(expected) == len(received)
     for got, sent in zip(received, expected):
         assert_same_item(got, sent)
 
@@ -247,10 +347,51 @@ def test_pickles_and_deep_copies():
     {"max_port": 70000}, {"max_tries": 0}, {"timeout": -1},
     {"timeout": "5"}, {"hwm": 0}, {"hwm": 2.5}, {"transport": "udp"},
     {"start_method": "thread"},
+    # Values the underlying calls cannot take (they failed when iterating).
+    {"timeout": float("inf")}, {"timeout": 1e9}, {"timeout": float("nan")},
+    {"hwm": 2 ** 31},
 ])
 def test_invalid_parameters(kwargs):
-    with pytest.raises(pescador.PescadorError):
+    with pytest.raises(pescador.PescadorError, match="|".join(kwargs)):
         ZMQStreamer(pescador.Streamer(streams.arrays, 1), **kwargs)
+
+
+def test_largest_parameters_work():
+    stream = ZMQStreamer(pescador.Streamer(streams.arrays, 3),
+                         timeout=10 ** 6, hwm=2 ** 31 - 1)
+    assert len(list(stream)) == 3
+
+
+def _free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_equal_min_and_max_port_bind_that_port():
+    port = _free_port()
+    stream = ZMQStreamer(pescador.Streamer(streams.arrays, 3),
+                         transport="tcp", min_port=port, max_port=port,
+                         max_tries=5)
+    items = stream.iterate()
+    next(items)
+    from .test_zmq_faults import _listening_tcp_addresses
+    assert _listening_tcp_addresses() == [("0100007F", port)]
+    assert len(list(items)) == 2
+
+
+def test_a_taken_port_is_a_clear_error():
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stream = ZMQStreamer(pescador.Streamer(streams.arrays, 3),
+                             transport="tcp", min_port=port, max_port=port)
+        with pytest.raises(pescador.PescadorError,
+                           match=r"\[{0}, {0}\] .* in 1 tries".format(port)):
+            list(stream)
 
 
 def test_invalid_streamer():

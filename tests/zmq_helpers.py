@@ -146,3 +146,96 @@ def children():
 
 def n_fds():
     return len(os.listdir("/proc/self/fd"))
+
+
+def items_then_sleep(n, seconds):
+    """Yield n items, then sleep (slow user code) before the next."""
+    for i in range(n):
+        yield {"i": np.array(i)}
+    time.sleep(seconds)
+    yield {"i": np.array(n)}
+
+
+def limited_with_cleanup(path):
+    """Yield forever; when closed, take a moment, then append a line to
+    ``path``."""
+    try:
+        while True:
+            yield {"x": np.zeros(3)}
+    finally:
+        time.sleep(0.05)
+        with open(path, "a") as handle:
+            handle.write("cleaned up\n")
+
+
+def global_draws(n):
+    """Yield n draws from numpy's and random's global generators."""
+    import random
+    for _ in range(n):
+        yield {"np": np.array(np.random.random_sample()),
+               "py": np.array(random.random())}
+
+
+def touch(path):
+    """Create ``path`` (what a malicious pickle would do)."""
+    with open(path, "w") as handle:
+        handle.write("unpickled")
+
+
+class Evil(Exception):
+    """An exception whose unpickling creates a file."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.path = path
+
+    def __reduce__(self):
+        return touch, (self.path,)
+
+
+def pid_gone(pid, within=5.0):
+    """True once ``pid`` is gone or a zombie, waiting at most ``within``."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with open("/proc/{}/stat".format(pid)) as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def kill_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def fd_targets(pid="self"):
+    """{fd: link target} of a process's descriptors."""
+    base = "/proc/{}/fd".format(pid)
+    out = {}
+    for name in os.listdir(base):
+        try:
+            out[int(name)] = os.readlink(os.path.join(base, name))
+        except OSError:
+            pass
+    return out
+
+
+def run_script(tmp_path, source, *args, timeout=60, env=None):
+    """Run ``source`` as a script in a fresh interpreter (bounded)."""
+    import subprocess
+    import sys
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    environ = dict(os.environ, PYTHONPATH=ROOT)
+    environ.update(env or {})
+    return subprocess.run([sys.executable, str(script)] + list(args),
+                          cwd=ROOT, env=environ, capture_output=True,
+                          text=True, timeout=timeout)

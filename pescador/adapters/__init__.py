@@ -8,14 +8,18 @@
   ``model.fit(..., steps_per_epoch=N)``).
 - `tf_dataset`: a ``tf.data.Dataset`` whose ``output_signature`` is
   inferred from the first item (`infer_signature`) or given.
-- `shard`: the framework-free split behind `TorchDataset`.
+- `RayStreamer`: the shares of a stream run as tasks on a Ray cluster
+  and merge in the consumer, as in ``ZMQStreamer(n_workers=k)``.
+- `shard`: an alias of `pescador.shard`, the framework-free split behind
+  `TorchDataset`.
 
 ``import pescador`` and ``import pescador.adapters`` never import a
 framework: each adapter imports its framework when first looked up, and
 raises an `ImportError` naming the extra to install
-(``pip install ".[torch]"``, ``".[keras]"``, ``".[tensorflow]"`` in
-pescador's source folder; ``pip install pescador[torch]`` would fetch a
-different package, upstream pescador, from the index) if it is missing.
+(``pip install ".[torch]"``, ``".[keras]"``, ``".[tensorflow]"``,
+``".[ray]"`` in pescador's source folder; ``pip install pescador[torch]``
+would fetch a different package, upstream pescador, from the index) if it
+is missing.
 
 Examples
 --------
@@ -31,7 +35,7 @@ Examples
 
 import importlib
 
-from ._shard import shard
+from ..split import shard
 
 # The adapters stay out of __all__ so that a star import never imports a
 # framework (or fails without one).
@@ -43,6 +47,7 @@ _LAZY = {
     "KerasPyDataset": ("_keras", "keras", "keras", "Keras 3"),
     "tf_dataset": ("_tf", "tensorflow", "tensorflow", "TensorFlow"),
     "infer_signature": ("_tf", "tensorflow", "tensorflow", "TensorFlow"),
+    "RayStreamer": ("_ray", "ray", "ray", "Ray"),
 }
 
 

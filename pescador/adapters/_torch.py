@@ -8,7 +8,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from ..core import Streamer, check_max_iter
 from ..exceptions import DataError, PescadorError
 from ..util import _is_int
-from ._shard import check_epoch, mux_size, shard, split_count
+from ..split import check_epoch, mux_size, shard, split_count
 
 __all__ = ["TorchDataset"]
 
@@ -47,7 +47,9 @@ class TorchDataset(IterableDataset):
     PescadorError
         If ``max_iter``, ``rank`` or ``world_size`` is invalid, or the
         outermost mux has fewer streamers than ``world_size`` (a rank would
-        get nothing).
+        get nothing), or, with ``world_size > 1`` (here) or several
+        ``DataLoader`` workers (when a worker starts), the stream cannot be
+        split (see `pescador.shard`).
     DataError
         During iteration, if an array has a dtype torch cannot hold.
 
@@ -59,15 +61,16 @@ class TorchDataset(IterableDataset):
     ``Streamer(buffer_stream, mux, n)``) is split with `shard`: worker ``w``
     of rank ``r`` runs the mux over streamers ``i`` with
     ``i % (k * world_size) == r * k + w``, so no item is produced twice,
-    and a seeded mux gets a different seed in each share.
+    and every seeded mux in the share (nested ones too) gets a seed
+    derived from its own, the share and the epoch.
 
-    A stream without a mux cannot be split: each worker (and each rank)
-    runs the **whole** stream. PyTorch seeds numpy's global random
-    generator differently in each worker, so a stream that samples with
-    ``np.random`` gives different items in each worker (that is usually
-    what you want from an infinite sampler), but a deterministic one is
-    produced k times. Wrap such a source as a mux (for instance a
-    `ChainMux` of one streamer per file) to split it.
+    A stream that cannot be split (one without a mux, or whose outermost
+    mux takes its streamers from a generator) raises `PescadorError` with
+    several workers or ranks, rather than running whole in each of them
+    (each would yield the same items): the error reaches the caller of the
+    ``DataLoader``'s iteration. Wrap such a source as a mux (for instance a
+    `ChainMux` of one streamer per file) to split it, or use
+    ``num_workers=0``.
 
     ``DataLoader`` copies the dataset into fresh workers at every epoch
     (unless ``persistent_workers=True``), so a mux seeded with an int
@@ -100,6 +103,8 @@ class TorchDataset(IterableDataset):
         self.cycle = bool(cycle)
         self.rank, self.world_size = _check_rank(rank, world_size)
         self.epoch = 0
+        if self.world_size > 1:
+            shard(streamer, self.rank, self.world_size)  # splittable?
         size = mux_size(streamer)
         if size is not None and size < self.world_size:
             raise PescadorError(

@@ -1,0 +1,1 @@
+"""The background executors: worker processes, their wire and transports."""
