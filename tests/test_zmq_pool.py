@@ -22,8 +22,9 @@ from pescador._background import process as process_module
 from pescador.split import merge_plan
 from pescador.zmq_stream import RemoteTraceback, ZMQStreamer
 
-from .zmq_helpers import (children, forever_with_cleanup, items_then_fail,
-                          kill_quietly, n_fds, pid_gone, run_script)
+from .zmq_helpers import (children, fd_targets, forever_with_cleanup,
+                          items_then_fail, kill_quietly, n_fds, pid_gone,
+                          run_script)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -429,3 +430,27 @@ def test_interpreter_exit_with_an_open_pool(tmp_path):
     finally:
         for pid in pids:
             kill_quietly(pid)
+
+
+def test_a_worker_closes_every_descriptor_of_another_pool():
+    before = set(fd_targets().values())
+    first = ZMQStreamer(pescador.ChainMux(streamers([None] * 3)),
+                        n_workers=3, start_method="fork").iterate()
+    # The workers' connections open as each one sends: take an item of
+    # each share (round-robin) and let the others arrive.
+    for _ in range(6):
+        next(first)
+    owned = {target for target in set(fd_targets().values()) - before
+             if target.startswith(("socket:", "pipe:"))}
+    assert len(owned) >= 6  # 3 listening sockets, 3 connections, pipes
+    old = {child.pid for child in multiprocessing.active_children()}
+    second = ZMQStreamer(pescador.Streamer(numbered, 0, None, 0.5),
+                         start_method="fork").iterate()
+    next(second)
+    (pid,) = {child.pid for child in multiprocessing.active_children()} \
+        - old
+    inherited = set(fd_targets(pid).values())
+    second.close()
+    first.close()
+    assert owned & inherited == set()
+    assert multiprocessing.active_children() == []
