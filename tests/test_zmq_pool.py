@@ -454,3 +454,15 @@ def test_a_worker_closes_every_descriptor_of_another_pool():
     first.close()
     assert owned & inherited == set()
     assert multiprocessing.active_children() == []
+
+
+def test_the_workers_example_measures_and_replays(monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    from .test_examples import load
+    result = load("parallel_workers").main([
+        "--items", "20", "--ffts", "1", "--max-workers", "2",
+        "--rounds", "1"])
+    assert sorted(result["rates"]) == [0, 1, 2]
+    assert all(rate > 0 for rate in result["rates"].values())
+    assert result["reproducible"] is True
