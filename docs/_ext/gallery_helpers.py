@@ -26,7 +26,7 @@ QUICK = {
     "sklearn_partial_fit.py": ["--steps", "200"],
     "class_balanced.py": ["--items", "3000"],
     "parallel_zmq.py": ["--batches", "30"],
-    "parallel_workers.py": ["--items", "40", "--ffts", "10",
+    "parallel_workers.py": ["--items", "80", "--ffts", "50",
                             "--max-workers", "2", "--rounds", "1"],
     "keras_style.py": ["--steps-per-epoch", "5", "--epochs", "1"],
     "mux_analysis.py": ["--streams", "16", "--n-active", "1", "2", "4", "8",
