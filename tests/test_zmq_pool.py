@@ -23,8 +23,8 @@ from pescador.split import merge_plan
 from pescador.zmq_stream import RemoteTraceback, ZMQStreamer
 
 from .zmq_helpers import (children, fd_targets, forever_with_cleanup,
-                          items_then_fail, kill_quietly, n_fds, pid_gone,
-                          run_script)
+                          items_then_fail, kill_quietly, n_fds,
+                          new_worker_fd_targets, pid_gone, run_script)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -443,14 +443,8 @@ def test_a_worker_closes_every_descriptor_of_another_pool():
     owned = {target for target in set(fd_targets().values()) - before
              if target.startswith(("socket:", "pipe:"))}
     assert len(owned) >= 6  # 3 listening sockets, 3 connections, pipes
-    old = {child.pid for child in multiprocessing.active_children()}
-    second = ZMQStreamer(pescador.Streamer(numbered, 0, None, 0.5),
-                         start_method="fork").iterate()
-    next(second)
-    (pid,) = {child.pid for child in multiprocessing.active_children()} \
-        - old
-    inherited = set(fd_targets(pid).values())
-    second.close()
+    inherited = new_worker_fd_targets(ZMQStreamer(
+        pescador.Streamer(numbered, 0, None, 0.5), start_method="fork"))
     first.close()
     assert owned & inherited == set()
     assert multiprocessing.active_children() == []
