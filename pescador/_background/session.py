@@ -110,6 +110,7 @@ class Session:
                         - {worker.job.address_reader.fileno()})
             for worker in self.workers:
                 worker.start()
+            self._unheard = set(range(len(self.workers)))
             # Not interruptible either: a socket that pyzmq created but
             # did not record yet would make the context's term() block.
             self.context = zmq.Context()
@@ -137,14 +138,17 @@ class Session:
                     worker.check_alive()
                 continue
             if self._fds_before is not None:
-                self._record_fds()
+                self._record_fds(index)
             return message
 
-    def _record_fds(self):
-        # Once a message arrived, the context, listening socket and
-        # connection exist: what opened since the start is this session's.
+    def _record_fds(self, index):
+        # Once a message of each worker arrived, the context, listening
+        # sockets and connections exist: what opened since the start is
+        # this session's (recorded at each worker's first message).
         self.fds = _open_fds() - self._fds_before
-        self._fds_before = None
+        self._unheard.discard(index)
+        if not self._unheard:
+            self._fds_before = None
 
     def close(self):
         """Stop the workers and release everything; idempotent."""
