@@ -19,9 +19,15 @@ sources of equal weight, over a grid of ``n_active`` and ``rate``:
 
 The talk's advice reads straight off the maps: keep ``rate`` small and
 ``n_active`` large.
+
+It then compares the budgets of an activation (``dist``) at one setting:
+pescador 2.0's ``1 + Poisson(rate)`` and pescador 3.0's ``"constant"``,
+``"poisson"`` and ``"binomial"``, all of mean ``rate + 1``: how much the
+budgets vary, and how evenly the sources share a window of the stream.
 """
 
 import argparse
+import itertools
 
 import numpy as np
 
@@ -32,6 +38,17 @@ def constant(value):
     """A source that yields its own index forever."""
     while True:
         yield value
+
+
+# A number for each activation of `tagged`, to count its items.
+_activations = itertools.count()
+
+
+def tagged(value):
+    """A source that yields ``(its index, its activation's number)``."""
+    activation = next(_activations)
+    while True:
+        yield value, activation
 
 
 def sources(mux, n_items):
@@ -73,6 +90,58 @@ def grid(n_streams, n_actives, rates, n_items, batch_size, seed):
     ideal = measure(pescador.ShuffledMux(streams, random_state=seed),
                     n_items, n_streams, batch_size)
     return result, ideal
+
+
+def window_spread(seq, n_streams, window):
+    """The variance of each source's count in windows of ``window`` items,
+    over the variance of independent draws (a ShuffledMux): 1 is ideal."""
+    n_windows = len(seq) // window
+    counts = np.stack([np.bincount(part, minlength=n_streams) for part in
+                       seq[:n_windows * window].reshape(n_windows, window)])
+    share = 1 / n_streams
+    return float(counts.var(axis=0).mean() / (window * share * (1 - share)))
+
+
+def compare_budgets(n_streams, n_active, rate, n_items, batch_size, window,
+                    seed):
+    """For each budget of mean ``rate + 1`` (``dist=None`` at ``rate``,
+    the 3.0 budgets at ``rate + 1``): the budgets' standard deviation,
+    the batch TV distance, the repeat probability and the window spread."""
+    streams = [pescador.Streamer(tagged, i) for i in range(n_streams)]
+    rows = {}
+    for dist in (None, "constant", "poisson", "binomial"):
+        mux = pescador.StochasticMux(
+            streams, n_active=n_active, rate=rate if dist is None
+            else rate + 1, dist=dist, random_state=seed)
+        items = np.array(list(mux.iterate(max_iter=n_items)))
+        seq, activation = items[:, 0], items[:, 1]
+        # Activations still open at the end have not spent their budget.
+        still_open = set(activation[-n_items // 4:].tolist())
+        budgets = [n for a, n in zip(*np.unique(activation,
+                                                 return_counts=True))
+                   if a not in still_open]
+        rows[str(dist)] = dict(
+            budget_std=float(np.std(budgets)),
+            tv=batch_tv_distance(seq, n_streams, batch_size),
+            repeat=repeat_probability(seq),
+            spread=window_spread(seq, n_streams, window))
+    ideal = sources(pescador.ShuffledMux(
+        [pescador.Streamer(constant, i) for i in range(n_streams)],
+        random_state=seed), n_items)
+    rows["ShuffledMux"] = dict(
+        budget_std=0.0, tv=batch_tv_distance(ideal, n_streams, batch_size),
+        repeat=repeat_probability(ideal),
+        spread=window_spread(ideal, n_streams, window))
+    return rows
+
+
+def print_budgets(rows, n_active, rate):
+    print("budgets of mean {} with n_active={}:".format(rate + 1, n_active))
+    print("{:<12} {:>10} {:>8} {:>8} {:>8}".format(
+        "dist", "budget std", "TV", "repeat", "spread"))
+    for dist, row in rows.items():
+        print("{:<12} {budget_std:>10.2f} {tv:>8.3f} {repeat:>8.3f} "
+              "{spread:>8.2f}".format(dist, **row))
 
 
 def heat_map(ax, values, n_actives, rates, title, floor):
@@ -126,6 +195,11 @@ def main(argv=None):
                         help="items drawn per cell")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget-setting", type=int, nargs=2,
+                        default=[16, 7], metavar=("N_ACTIVE", "RATE"),
+                        help="the setting at which to compare the budgets")
+    parser.add_argument("--window", type=int, default=256,
+                        help="items per window for the spread")
     parser.add_argument("--output", default="mux_analysis.png",
                         help="where to save the figure (PNG)")
     args = parser.parse_args(argv)
@@ -137,8 +211,12 @@ def main(argv=None):
                args.batch_size)
     fig.savefig(args.output, dpi=100)
     print("saved", args.output)
+    n_active, rate = args.budget_setting
+    budgets = compare_budgets(args.streams, n_active, rate, 16 * args.items,
+                              args.batch_size, args.window, args.seed)
+    print_budgets(budgets, n_active, rate)
     return dict(tv=result[0], repeat=result[1], ideal=ideal, figure=fig,
-                n_active=args.n_active, rate=rates)
+                n_active=args.n_active, rate=rates, budgets=budgets)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ never on timing: an executor (ZMQStreamer's worker pool, Ray) passes one
 the same as over the shares run in-process.
 
 ``ordered=False`` executors do not use this module: they yield whatever item
-arrives first (for ZMQ, one PULL socket fair-queues the workers) and end
-when every worker has ended.
+arrives first (for ZMQ, a poll over the workers' sockets) and end when
+every worker has ended.
 """
 
 from dataclasses import dataclass

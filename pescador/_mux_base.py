@@ -5,14 +5,14 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 """
 
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
 
 import numpy as np
 
 from .core import Streamer
 from .exceptions import PescadorError
-from .util import _is_number, derive_rng, get_rng
+from .util import _is_number, get_rng
 
 __all__ = ["BaseMux"]
 
@@ -39,7 +39,8 @@ def _as_streamer(element, index):
 
 
 def _check_streamers(streamers, allow_empty=False):
-    if isinstance(streamers, Streamer) or not isinstance(streamers, Iterable):
+    if (isinstance(streamers, (Streamer, Mapping, str, bytes))
+            or not isinstance(streamers, Iterable)):
         raise PescadorError(
             "Invalid streamers={!r} ({}): expected a list of Streamers or "
             "iterables".format(streamers, type(streamers).__name__))
@@ -54,23 +55,27 @@ def _check_weights(weights, n):
     if weights is None:
         return np.full(n, 1.0 / n)
     problem = None
-    try:
-        values = np.asarray(weights, dtype=float)
-    except (TypeError, ValueError):
+    values = np.asarray(weights) if isinstance(weights, Iterable) else None
+    if values is None or values.dtype.kind not in "iuf":
+        # np.asarray(['1', '2'], dtype=float) would parse strings.
         problem = "not numbers"
     else:
+        values = values.astype(float)
         if values.shape != (n,):
             problem = "shape {}, not ({},)".format(values.shape, n)
         elif not np.isfinite(values).all():
             problem = "not all finite"
         elif (values < 0).any():
             problem = "negative"
-        elif not values.sum() > 0:
+        elif not values.any():
             problem = "all zero"
     if problem:
         raise PescadorError(
             "Invalid weights={!r} ({}): expected {} non-negative numbers, one"
             " per streamer, at least one positive".format(weights, problem, n))
+    # Scaled by the largest first, so that the sum of huge weights (such
+    # as 1e308 twice) cannot overflow.
+    values = values / values.max()
     return values / values.sum()
 
 
@@ -91,8 +96,11 @@ def _weighted_indices(rng, weights, size):
     return np.searchsorted(cumulative[:-1], uniforms, side="right").tolist()
 
 
-def _activation_source(streamer):
-    """The raw iterator of a new activation of ``streamer``."""
+def _activation_source(streamer, parent):
+    """The raw iterator of a new activation of ``streamer`` in a slot of
+    the activated mux ``parent``."""
+    if isinstance(streamer, BaseMux):
+        return streamer._activate(parent)._source()
     if (type(streamer) is Streamer and not streamer.kwargs
             and inspect.isgeneratorfunction(streamer.streamer)):
         # Its activated copy would differ from it in nothing the generator
@@ -101,15 +109,68 @@ def _activation_source(streamer):
     return streamer._activate()._source()
 
 
-def _reseed(active, original):
-    """Give the activated copy ``active`` of mux ``original``, and each
-    seeded mux nested in it, a generator derived from the original's."""
-    if active.random_state is not None:
-        active.rng = derive_rng(original.rng)
-    if isinstance(original.streamers, list):
-        for child, source in zip(active.streamers, original.streamers):
-            if isinstance(child, BaseMux):
-                _reseed(child, source)
+def _children(streamer):
+    """The streamers a Streamer or mux opens, as far as they are known
+    before it runs (a lazy source of streamers is not looked into)."""
+    if isinstance(streamer, BaseMux):
+        if isinstance(streamer.streamers, list):
+            return streamer.streamers
+        return ()
+    if isinstance(streamer.streamer, Streamer):
+        return (streamer.streamer,)
+    return ()
+
+
+def _seeds(top):
+    """One seed per seeded mux in the tree of ``top``, drawn from its
+    generator (which advances it), keyed by ``id``. Walks the tree without
+    recursion, and raises `PescadorError` if a mux contains itself."""
+    seeds, state, stack = {}, {}, []
+
+    def enter(node):
+        state[id(node)] = "open"
+        if isinstance(node, BaseMux) and node.random_state is not None:
+            seeds[id(node)] = _draw_seed(node.rng)
+        stack.append((node, iter(_children(node))))
+
+    enter(top)
+    while stack:
+        node, children = stack[-1]
+        for child in children:
+            seen = state.get(id(child))
+            if seen is None:
+                enter(child)
+                break
+            if seen == "open":
+                raise PescadorError(
+                    "{!r} contains itself (through {!r}): a mux cannot be "
+                    "among its own streamers".format(top, node))
+        else:
+            state[id(node)] = "done"
+            stack.pop()
+    return seeds
+
+
+def _draw_seed(rng):
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(2**63))
+    return int(rng.randint(2**32, dtype=np.uint64))
+
+
+def _seeded_rng(like, seed, path):
+    """A generator of the same kind as ``like`` from ``seed`` and, for a
+    nested activation, the activation ``path``: the same as `derive_rng`
+    for the outermost activation (``path == ()``)."""
+    if isinstance(like, np.random.Generator):
+        bits = type(like.bit_generator)
+        if not path:
+            return np.random.Generator(bits(seed))
+        return np.random.Generator(bits(np.random.SeedSequence(
+            seed, spawn_key=path)))
+    if not path:
+        return np.random.RandomState(seed)
+    return np.random.RandomState(np.random.SeedSequence(
+        seed, spawn_key=path).generate_state(4))
 
 
 # -- the base --------------------------------------------------------------
@@ -142,14 +203,25 @@ class BaseMux(Streamer):
     streamers : list of Streamer
     random_state
         As given.
-    rng : np.random.RandomState or np.random.Generator
-        The generator that activations derive theirs from.
+    rng : np.random.RandomState, np.random.Generator or module
+        The generator that activations derive theirs from; with
+        ``random_state=None``, the ``numpy.random`` module itself (as in
+        pescador 2.0), which draws from numpy's global state.
 
     Raises
     ------
     PescadorError
-        If ``streamers`` is empty or not a collection of iterables, or
-        ``random_state`` is of the wrong type.
+        If ``streamers`` is empty or not a collection of iterables (a dict
+        or a string is not taken for one), or ``random_state`` is of the
+        wrong type; when iterated, if the mux contains itself.
+
+    Notes
+    -----
+    An activation is a shallow copy: it shares the streamers, each of which
+    a slot activates afresh when it opens it, so starting a mux costs the
+    same at any depth of nesting. Nested muxes do use the Python stack on
+    their first item (a few frames per level): about 240 levels work under
+    the default recursion limit.
 
     Examples
     --------
@@ -176,10 +248,14 @@ class BaseMux(Streamer):
     def __init__(self, streamers, random_state=None):
         self.streamers = self._prepare_streamers(streamers)
         self.random_state = random_state
-        self.rng = get_rng(random_state)
+        # As in pescador 2.0, an unseeded mux's rng is the numpy.random
+        # module itself, which draws from numpy's global state.
+        self.rng = np.random if random_state is None else get_rng(
+            random_state)
         super().__init__(self.streamers)
 
     def _prepare_streamers(self, streamers):
+        """Validate ``streamers``; a hook for ChainMux's lazy sources."""
         return _check_streamers(streamers)
 
     def __repr__(self):
@@ -204,12 +280,41 @@ class BaseMux(Streamer):
 
     def __setstate__(self, state):
         if state["random_state"] is None:
-            state["rng"] = get_rng(None)
+            state["rng"] = np.random
         super().__setstate__(state)
 
-    def _activate(self):
-        active = super()._activate()
-        _reseed(active, self)
+    # -- activation: a shallow copy with its own generator -----------------
+
+    def _activate(self, parent=None):
+        """The copy that one activation iterates.
+
+        The copy shares the streamers, since a slot activates each afresh
+        when it opens it: so an activation costs the same at any depth of
+        nesting. What an activation owns is its generator. The outermost
+        one (``parent`` None) draws one seed from each seeded mux of its
+        tree (checking the tree for cycles on the way); a mux opened in a
+        slot of the activated mux ``parent`` seeds its generator from that
+        seed and the path of activation counts that leads to it. So two
+        activations never share a generator, epochs differ, and a deep copy
+        replays the same epochs.
+        """
+        active = self.__class__.__new__(self.__class__)
+        active.__dict__.update(self.__dict__)
+        active.active = 0
+        active._activated_copy = True
+        if parent is None:
+            active._seeds, active._path = _seeds(self), ()
+        else:
+            count = parent._opened.get(id(self), 0)
+            parent._opened[id(self)] = count + 1
+            active._seeds = parent._seeds
+            active._path = parent._path + (count,)
+        active._opened = {}
+        if self.random_state is not None:
+            seed = active._seeds.get(id(self))
+            if seed is None:    # reached through a lazy source of streamers
+                seed = active._seeds[id(self)] = _draw_seed(self.rng)
+            active.rng = _seeded_rng(self.rng, seed, active._path)
         return active
 
     # -- slots: one open activation of a child streamer each -------------
@@ -223,7 +328,7 @@ class BaseMux(Streamer):
         items (``None``: all). Return False, leaving the slot empty, if it
         yields nothing."""
         self._close(k)
-        source = _activation_source(streamer)
+        source = _activation_source(streamer, self)
         streamer.active += 1
         self._slots[k] = (streamer, source)
         for first in source:
@@ -272,11 +377,35 @@ class BaseMux(Streamer):
             for k in range(len(self._slots)):
                 self._close(k)
 
+    # -- the policy: the hooks a subclass defines ---------------------------
+
     def _start(self):
+        """Hook: open the first slots, on the activated copy.
+
+        Call ``self._init_slots(n)``, then ``self._open(k, streamer,
+        budget)`` for the slots to fill; also set up the policy's own
+        per-activation state here (never in ``__init__``, which is shared
+        by every activation).
+        """
         raise NotImplementedError
 
     def _schedule(self):
+        """Hook: an iterable of slot numbers to take the next items from, in
+        order, or ``None`` when the mux is finished.
+
+        Called again whenever the iterable ends or `_on_dry` asks for a new
+        one. Draw random numbers for it in blocks: the loop itself never
+        calls numpy.
+        """
         raise NotImplementedError
 
     def _on_dry(self, k):
+        """Hook: slot ``k`` has run dry (its streamer is exhausted or has
+        spent its budget); the slot is still open.
+
+        Refill it with `_open`, or close it with `_close`. Return True to
+        drop the current schedule and ask `_schedule` for a new one, False
+        to go on with it (the item due from slot ``k`` then comes from what
+        now fills it, and is skipped if the slot is empty).
+        """
         raise NotImplementedError

@@ -84,6 +84,12 @@ class Streamer:
     active : int
         The number of open activations of this Streamer: truthy while any
         iteration of it is running.
+    active_count_ : int
+        The same number (pescador 2.0's name for it).
+    stream_ : iterator or None
+        On the copy that an activation returns (``with streamer as
+        active:``), the live iterator of that activation; else ``None``
+        (pescador 2.0).
 
     Raises
     ------
@@ -124,6 +130,9 @@ class Streamer:
     ['a', 'b', 'c']
     """
 
+    #: The live iterator, on an activated copy only.
+    stream_ = None
+
     def __init__(self, streamer, *args, **kwargs):
         streamer = getattr(streamer, "_pescador_streamable", streamer)
         if not (inspect.isgeneratorfunction(streamer)
@@ -145,6 +154,16 @@ class Streamer:
         self._activated_copy = False
 
     @property
+    def active_count_(self):
+        """The number of open activations: pescador 2.0's name of
+        ``active``."""
+        return self.active
+
+    @active_count_.setter
+    def active_count_(self, value):
+        self.active = value
+
+    @property
     def is_activated_copy(self):
         """True only on the copy returned by activation (``with s as c``)."""
         return self._activated_copy
@@ -160,6 +179,7 @@ class Streamer:
 
     def __enter__(self):
         active = self._activate()
+        active.stream_ = active._source()
         self.active += 1
         return active
 
@@ -187,6 +207,8 @@ class Streamer:
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
         for key, value in self.__dict__.items():
+            if key == "stream_":
+                continue    # a live iterator belongs to its activation
             if key == "args" or (key == "streamer"
                                  and isinstance(value, Iterator)):
                 clone.__dict__[key] = value
@@ -199,6 +221,7 @@ class Streamer:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["active"] = 0
+        state.pop("stream_", None)
         # A @streamable function is shadowed in its module by its wrapper,
         # so pickle must refer to it through the wrapper.
         wrapper = getattr(state["streamer"], "_pescador_wrapper", None)
@@ -251,7 +274,7 @@ class Streamer:
         # max_iter is a hint for subclasses that can stop at the source
         # (ZMQStreamer's worker); iterate() applies the limit itself.
         with self as active:
-            yield from active._source()
+            yield from active.stream_
 
     def cycle(self, max_iter=None):
         """Iterate over the stream forever, restarting it when it ends.
@@ -285,7 +308,7 @@ class Streamer:
     def _cycle(self):
         while True:
             with self as active:
-                source = active._source()
+                source = active.stream_
                 for first in source:
                     break
                 else:

@@ -287,18 +287,18 @@ def tuples(stream, *keys):
     if not keys:
         raise PescadorError("tuples: give at least one key to extract")
     return _map_items(_iterate(stream, "tuples"), "tuples",
-                      _select(list(keys), tuple))
+                      _select(list(keys)))
 
 
-def _select(keys, container=list):
+def _select(keys):
     """A function from an item to its values for ``keys``: the bare value
-    for a single key, a ``container`` of values for a list of keys, and
-    always None for None."""
+    for a single key, a tuple of values for a list of keys, and always
+    None for None."""
     if keys is None:
         return lambda item: None
     if isinstance(keys, (list, tuple)):
         keys = list(keys)
-        return lambda item: container([item[key] for key in keys])
+        return lambda item: tuple([item[key] for key in keys])
     return itemgetter(keys)
 
 
@@ -324,8 +324,9 @@ def keras_tuples(stream, inputs=None, outputs=None):
         The items, e.g. a `Streamer` or a mux.
     inputs, outputs : None, str (a key), or list of keys
         What goes into each side of the pair: a single key gives its bare
-        array, a list of keys gives a list of arrays, and ``None`` gives
-        ``None``. At least one side must name a key.
+        array, a list (or tuple) of keys gives a tuple of arrays, even for
+        one key, and ``None`` gives ``None``. At least one side must name a
+        key.
 
     Returns
     -------
@@ -350,9 +351,18 @@ def keras_tuples(stream, inputs=None, outputs=None):
     >>> list(pescador.keras_tuples(items, inputs='X', outputs='Y'))
     [(1, 10)]
     >>> list(pescador.keras_tuples(items, inputs=['X', 'W'], outputs=['Y']))
-    [([1, 0.5], [10])]
+    [((1, 0.5), (10,))]
     >>> list(pescador.keras_tuples(items, inputs='X'))
     [(1, None)]
+
+    Notes
+    -----
+    Pescador 2.0 gave a *list* of arrays for a list of keys; this gives a
+    tuple, which Keras reads the same way (a sequence of inputs, in the
+    order of the model's inputs) on every backend, while Keras 3's
+    TensorFlow backend rejects lists in a generator's items ("output_signature
+    must contain objects that are subclass of tf.TypeSpec but found <class
+    'list'>"). A one-element tuple feeds a single-input model.
     """
     if all(side is None or (isinstance(side, (list, tuple)) and not side)
            for side in (inputs, outputs)):

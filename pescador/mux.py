@@ -12,6 +12,7 @@ seeded one (as does each seeded mux nested in it), so successive epochs
 differ while a deep copy of the mux replays exactly what the original does.
 """
 
+import inspect
 import warnings
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from ._mux_base import (BaseMux, _as_streamer, _check_rate,
                         _check_streamers, _check_weights, _weighted_indices,
                         _BLOCK, _TRIES)
 from .core import Streamer
+from .exceptions import PescadorError
 from .util import _check_choice, _check_positive_int
 
 __all__ = ["BaseMux", "StochasticMux", "ShuffledMux", "RoundRobinMux",
@@ -36,7 +38,8 @@ class StochasticMux(BaseMux):
     number of items, and mix their items at random.
 
     Each slot holds a streamer drawn from the pool with probability
-    proportional to its weight, for a budget of ``1 + Poisson(rate)`` items.
+    proportional to its weight, for a budget of ``1 + Poisson(rate)`` items
+    (or another budget, by ``dist``).
     Each item comes from an active slot chosen with probability
     proportional to the weight of its streamer. A slot whose streamer has
     spent its budget or is exhausted is refilled by a new draw. Over a long
@@ -47,9 +50,11 @@ class StochasticMux(BaseMux):
     ----------
     streamers : list of Streamer or iterable
     n_active : int > 0
-        The number of slots. Large values approach `ShuffledMux`.
+        The number of slots (at most 2**24). Large values approach
+        `ShuffledMux`.
     rate : None or float >= 0
-        The mean budget, minus one; ``None`` runs each streamer to
+        The mean budget, minus one (with ``dist=None``; the mean budget
+        itself with the other ``dist``); ``None`` runs each streamer to
         exhaustion. Small values mix better.
     weights : None or array-like of float, shape (len(streamers),)
         Non-negative; normalised to sum to 1. ``None``: uniform.
@@ -59,8 +64,8 @@ class StochasticMux(BaseMux):
         - 'single_active': a streamer fills at most one slot at a time and
           returns to the pool when it leaves it; runs forever.
         - 'exhaustive': each streamer is activated at most once (its budget
-          applies: use ``rate=None`` to get all its items); ends when every
-          streamer has been used.
+          applies: only ``rate=None`` yields every item of every
+          streamer); ends when every streamer has been used.
 
         In the last two modes, slots that no streamer can fill stay empty
         (e.g. when ``n_active > len(streamers)``).
@@ -73,12 +78,34 @@ class StochasticMux(BaseMux):
         ``None``: the global numpy generator. A seed makes every epoch
         reproducible (a deep copy of the mux replays it) while successive
         epochs differ.
+    dist : {None, 'constant', 'poisson', 'binomial'}
+        The budget of an activation (pescador 3.0's budgets, each of mean
+        ``rate``, when ``rate >= 1``):
+
+        - ``None``: ``1 + Poisson(rate)``, as in pescador 2.0.
+        - 'constant': ``rate`` items. A fractional rate is rounded at
+          random to ``floor(rate)`` or ``floor(rate) + 1``, so that the mean
+          is ``rate``.
+        - 'poisson': ``1 + Poisson(rate - 1)``.
+        - 'binomial': ``1 + Binomial(n, 1 - p)`` with ``n = (rate - 1) /
+          (1 - p)`` (rounded at random, as above, so that the mean is
+          ``rate``), where ``p`` is the share of the draws that go to the new
+          slot: its streamer's weight over the active slots' weights once it
+          is open (at the start, over the slots filled so far). With
+          ``p > 0.9999`` (a single slot), 'poisson'. Its variance,
+          ``(rate - 1) p``, lies between the constant budget's (0) and the
+          Poisson budget's (``rate - 1``): the more active slots, the more
+          even the budgets, which keeps each active stream's share of the
+          items closer to its weight (see the docs' StochasticMux
+          analysis), while a lone slot still gets random budgets.
+
+        With ``rate < 1``, the last three give one item per activation.
 
     Raises
     ------
     PescadorError
         For an empty or invalid ``streamers``, invalid ``weights``, ``mode``,
-        ``n_active``, ``rate`` or ``random_state``.
+        ``n_active``, ``rate``, ``random_state`` or ``dist``.
 
     Examples
     --------
@@ -87,7 +114,7 @@ class StochasticMux(BaseMux):
     ...                              rate=None, mode='exhaustive',
     ...                              random_state=0)
     >>> ''.join(mux)
-    'bbbcbaacacca'
+    'ccccbbababaa'
     >>> xyz = [pescador.Streamer(letter * 100) for letter in 'xyz']
     >>> mux = pescador.StochasticMux(xyz, n_active=2, rate=2, random_state=1)
     >>> ''.join(mux(max_iter=30))
@@ -96,21 +123,24 @@ class StochasticMux(BaseMux):
 
     def __init__(self, streamers, n_active, rate, weights=None,
                  mode="with_replacement", prune_empty_streams=True,
-                 random_state=None):
+                 random_state=None, dist=None):
         super().__init__(streamers, random_state)
-        self.n_active = _check_positive_int(n_active, "n_active")
+        self.n_active = _check_n_active(n_active)
         self.rate = _check_rate(rate)
         self.weights = _check_weights(weights, len(self.streamers))
         self.mode = _check_choice(
             "mode", mode, ("with_replacement", "single_active", "exhaustive"))
         self.prune_empty_streams = bool(prune_empty_streams)
+        self.dist = _check_choice("dist", dist, _BUDGETS)
 
     def _start(self):
         n = self.n_active
         self._init_slots(n)
         self._pool = self.weights.copy()    # drawable weights
         self._draws = iter(())              # pre-drawn pool indices
-        self._budgets = iter(())            # pre-drawn Poisson budgets
+        if self.mode == "exhaustive":
+            self._draws = _weighted_order(self.rng, self._pool)
+        self._budgets = iter(())            # pre-drawn budgets
         self._owner = [None] * n
         self._busy = set()                  # not drawable for now
         self._dry = set()                   # empty since the last success
@@ -150,14 +180,14 @@ class StochasticMux(BaseMux):
             i = self._draw()
             if i is None:
                 break
-            if self.mode == "exhaustive":
-                self._retire(i)
-            if self._open(k, self.streamers[i], self._budget()):
+            if self._open(k, self.streamers[i], self._budget(i, k)):
                 self._owner[k] = i
                 self._dry.clear()
                 if self.mode == "single_active":
                     self._busy.add(i)
                 break
+            if self.mode == "exhaustive":
+                continue        # each streamer is drawn once anyway
             if self.prune_empty_streams:
                 self._retire(i)
             else:
@@ -172,6 +202,9 @@ class StochasticMux(BaseMux):
 
     def _draw(self):
         """A pool index, by weight, among those not busy or dry; or None."""
+        if self.mode == "exhaustive":
+            # Drawn in full at the start: the pool is only ever used up.
+            return next(self._draws, None)
         blocked = self._busy | self._dry if self._dry else self._busy
         for _ in range(_TRIES):
             i = next(self._draws, None)
@@ -190,14 +223,79 @@ class StochasticMux(BaseMux):
             return None
         return _weighted_indices(self.rng, weights, 1)[0]
 
-    def _budget(self):
+    def _budget(self, i, k):
+        """The budget of streamer ``i`` opening in slot ``k`` (see
+        `_budgets`), or None to run it to exhaustion."""
         if self.rate is None:
             return None
+        if self.dist == "binomial":
+            # The new slot's share p of the draws once it is open.
+            others = sum(self._weight) - self._weight[k]
+            p = self.weights[i] / (others + self.weights[i])
+            if p <= _BINOMIAL_MAX_SHARE:
+                return _binomial_budget(self.rng, self.rate, p)
         budget = next(self._budgets, None)
         if budget is None:
-            self._budgets = iter(self.rng.poisson(self.rate, _BLOCK).tolist())
+            self._budgets = iter(_budget_block(self.rng, self.rate,
+                                               self.dist))
             budget = next(self._budgets)
-        return 1 + budget
+        return budget
+
+
+# -- budgets of StochasticMux -------------------------------------------------
+
+_BUDGETS = (None, "constant", "poisson", "binomial")
+# Above this share of the draws, "binomial" is "poisson" (its limit).
+_BINOMIAL_MAX_SHARE = 0.9999
+
+
+def _budget_block(rng, rate, dist):
+    """A block of budgets (ints >= 1) of the mean ``rate`` (2.0's budget:
+    ``1 + rate``); "binomial" here is its limit for one slot, "poisson".
+    The 3.0 budgets give one item per activation when ``rate <= 1``."""
+    if dist is None:
+        return (rng.poisson(rate, _BLOCK) + 1).tolist()
+    if dist in ("poisson", "binomial"):
+        return (rng.poisson(max(rate - 1.0, 0.0), _BLOCK) + 1).tolist()
+    return (np.maximum(_round_at_random(rng, rate, _BLOCK), 1)).tolist()
+
+
+def _binomial_budget(rng, rate, p):
+    """``1 + Binomial(n, 1 - p)`` with ``n = (rate - 1) / (1 - p)`` rounded
+    at random, so that the mean is exactly ``rate`` (at least 1)."""
+    n = _round_at_random(rng, max(rate - 1.0, 0.0) / (1.0 - p), 1)[0]
+    return 1 + int(rng.binomial(n, 1.0 - p))
+
+
+def _round_at_random(rng, x, size):
+    """``size`` ints, each ``floor(x)`` or ``floor(x) + 1``, of mean ``x``."""
+    whole = np.floor(x)
+    if whole == x:
+        return np.full(size, int(x))
+    return (whole + (rng.random(size) < x - whole)).astype(int)
+
+
+def _weighted_order(rng, weights):
+    """The indices of non-zero ``weights`` in the order of successive draws
+    without replacement, each with probability proportional to its weight
+    among those left (exponential clocks: the first to ring is drawn
+    first), as an iterator of ints."""
+    candidates = np.flatnonzero(weights)
+    clocks = rng.standard_exponential(len(candidates)) / weights[candidates]
+    return iter(candidates[np.argsort(clocks, kind="stable")].tolist())
+
+
+def _check_n_active(n_active):
+    n_active = _check_positive_int(n_active, "n_active")
+    if n_active > _MAX_ACTIVE:
+        raise PescadorError(
+            "Invalid n_active={!r}: expected at most {:,} slots (each slot "
+            "holds an open streamer)".format(n_active, _MAX_ACTIVE))
+    return n_active
+
+
+# Every slot takes memory at once, at the start.
+_MAX_ACTIVE = 2 ** 24
 
 
 class ShuffledMux(BaseMux):
@@ -324,19 +422,22 @@ class RoundRobinMux(BaseMux):
         if not self._live:
             if self._passes and self.mode == "exhaustive":
                 return None
-            self._new_pass()
+            # A new pass, opened here rather than in a helper: each call
+            # level is paid once per level of nested muxes.
+            self._position = 0
+            self._passes += 1
+            for k in self._pass_order():
+                if self._open(k, self.streamers[k]):
+                    self._live.append(k)
             if not self._live:
                 return None
         live, position = self._live, self._position % len(self._live)
         return cycle(live[position:] + live[:position])
 
-    def _new_pass(self):
-        order = range(len(self.streamers))
+    def _pass_order(self):
         if self.mode == "permuted_cycle":
-            order = self.rng.permutation(len(self.streamers)).tolist()
-        self._live = [k for k in order if self._open(k, self.streamers[k])]
-        self._position = 0
-        self._passes += 1
+            return self.rng.permutation(len(self.streamers)).tolist()
+        return range(len(self.streamers))
 
     def _on_dry(self, k):
         self._close(k)
@@ -352,13 +453,15 @@ class ChainMux(BaseMux):
 
     Parameters
     ----------
-    streamers : list of Streamer or iterable, or an iterator of them
+    streamers : list of Streamer or iterable, or a lazy source of them
         A list (or any collection) is validated at once and may be empty
         (the mux then yields nothing). An iterator, e.g. a generator of
         streamers, is consumed lazily, one streamer at a time, by the first
         iteration of the mux only: later iterations get nothing from it. A
-        `Streamer` whose items are streamers is iterated afresh at each
-        pass, which chains lazily created streamers every time.
+        generator function that yields streamers (called afresh at each
+        pass, like ``Streamer(func)``) or a `Streamer` whose items are
+        streamers (iterated afresh at each pass) chains lazily created
+        streamers every time.
     mode : {'exhaustive', 'cycle'}
         'cycle' starts over after the last streamer. With a one-shot
         iterator, the first iteration remembers the streamers it took (as
@@ -384,6 +487,11 @@ class ChainMux(BaseMux):
     >>> lazy = pescador.ChainMux(pescador.Streamer(w) for w in ['hi', 'yo'])
     >>> ''.join(lazy), ''.join(lazy)
     ('hiyo', '')
+    >>> def words():
+    ...     yield from (pescador.Streamer(w) for w in ['hi', 'yo'])
+    >>> again = pescador.ChainMux(words)
+    >>> ''.join(again), ''.join(again)
+    ('hiyo', 'hiyo')
     """
 
     def __init__(self, streamers, mode="exhaustive", random_state=None):
@@ -391,7 +499,8 @@ class ChainMux(BaseMux):
         self.mode = _check_choice("mode", mode, ("exhaustive", "cycle"))
 
     def _prepare_streamers(self, streamers):
-        if isinstance(streamers, (Iterator, Streamer)):
+        if isinstance(streamers, (Iterator, Streamer)) or \
+                inspect.isgeneratorfunction(streamers):
             return streamers
         return _check_streamers(streamers, allow_empty=True)
 
@@ -412,6 +521,8 @@ class ChainMux(BaseMux):
         source = self.streamers
         if isinstance(source, Streamer):
             source = source.iterate()
+        elif inspect.isgeneratorfunction(source):
+            source = source()
         streamers = (_as_streamer(s, i) for i, s in enumerate(source))
         if self._seen is None:
             return streamers

@@ -230,14 +230,15 @@ def rename_kw(old_name, old_value, new_name, new_value,
     ...     rename_kw('k', 3, 'n_active', 5, '2.0', '3.0')
     3
     >>> print(caught[0].message)
-    k was deprecated in version 2.0 and will be removed in 3.0. Use n_active instead.
+    Keyword argument 'k' has been renamed to 'n_active' in version 2.0. This alias will be removed in version 3.0.
     """
     if isinstance(old_value, Deprecated):
         return new_value
+    # pescador 2.0's wording.
     warnings.warn(
-        "{} was deprecated in version {} and will be removed in {}. "
-        "Use {} instead.".format(old_name, version_deprecated,
-                                 version_removed, new_name),
+        "Keyword argument '{}' has been renamed to '{}' in version {}. "
+        "This alias will be removed in version {}.".format(
+            old_name, new_name, version_deprecated, version_removed),
         category=DeprecationWarning, stacklevel=3)
     return old_value
 

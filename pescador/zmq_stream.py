@@ -1,7 +1,7 @@
 """Run a streamer in a background process and receive its items over ZeroMQ.
 
-`ZMQStreamer` starts a worker process per iteration; the worker sends each
-item to the consumer in the wire format of `pescador._zmq_wire`
+`ZMQStreamer` starts its worker processes (``n_workers``, each running a
+share of the stream) per iteration; a worker sends each item to the consumer in the wire format of `pescador._zmq_wire`
 (`zmq_send_data`, `zmq_recv_data`), over a Unix socket or loopback TCP.
 The process code lives in `pescador._background`: the worker's main
 (``worker``), the consumer's side of a worker process (``process``), the
@@ -14,6 +14,11 @@ import math
 import multiprocessing
 import os
 import pickle
+import time
+from itertools import islice
+
+import numpy as np
+import zmq
 
 from ._background.address import default_transport
 from ._background.session import Session
@@ -23,6 +28,7 @@ from ._zmq_wire import (_DATA, _ERROR, _TOKEN_SIZE, zmq_recv_data,
                         zmq_send_data)
 from .core import Streamer
 from .exceptions import PescadorError
+from .split import merge_plan
 from .util import _check_choice, _is_int, _is_number
 
 __all__ = ["ZMQStreamer", "zmq_send_data", "zmq_recv_data"]
@@ -32,6 +38,7 @@ _TRANSPORTS = (None, "ipc", "tcp")
 # marks are C ints, and waits (select/poll) take milliseconds as C ints.
 _MAX_HWM = 2 ** 31 - 1
 _MAX_TIMEOUT = 10 ** 6  # seconds (11.6 days); None waits without limit
+_POLL_MS = 100  # how often an unordered pool checks for dead workers
 
 
 def _check_int(name, value, low, high=None):
@@ -52,11 +59,11 @@ def _check_timeout(timeout):
 
 
 class ZMQStreamer(Streamer):
-    """A Streamer that runs another streamer in a background process.
+    """A Streamer that runs another streamer in background processes.
 
-    Each iteration starts a fresh worker process that iterates
-    ``streamer`` and sends its items over ZeroMQ, while the consumer yields
-    them in order. Wrap a whole pipeline (typically a mux) so that it runs
+    Each iteration starts fresh worker processes (one by default) that
+    iterate ``streamer`` (each its share of it) and send their items over
+    ZeroMQ, while the consumer yields them. Wrap a whole pipeline (typically a mux) so that it runs
     in parallel with the training loop: ``ZMQStreamer(StochasticMux(...))``.
 
     Parameters
@@ -102,21 +109,41 @@ class ZMQStreamer(Streamer):
         current default (``'fork'`` on Linux before Python 3.14,
         ``'forkserver'`` from 3.14, ``'spawn'`` on macOS and Windows).
         Except under ``'fork'``, ``streamer`` is pickled.
+    n_workers : int >= 1
+        The number of worker processes. Worker ``i`` runs share ``i`` of
+        the stream, ``pescador.shard(streamer, i, n_workers, epoch)``, and
+        the consumer merges their items. With ``n_workers > 1`` the stream
+        must be splittable (a mux over a list of streamers, possibly
+        wrapped in maps, see `pescador.shard`). With more workers than
+        streamers, the extra workers' shares are empty: they start, and
+        end at once.
+    ordered : bool
+        True (default): merge the shares by the plan of
+        `pescador.split.merge_plan`: round-robin for a `ChainMux` or
+        `RoundRobinMux`, random and weighted by each share's total weight
+        for a `StochasticMux` or `ShuffledMux`, from a generator seeded
+        from the mux's seed and the epoch. So a seeded stream yields the
+        same items in the same order at every run with the same
+        ``n_workers``, whatever the timing, and each streamer's long-run
+        share is its weight. False: yield whichever item arrives first
+        (faster when the workers' speeds vary; not reproducible).
 
     Raises
     ------
     PescadorError
-        At construction, for an invalid parameter. When iterating: if
-        ``streamer`` cannot be pickled for the start method, if no port
-        could be bound, or if the worker dies without ending its stream
-        (the message names its exit code).
+        At construction, for an invalid parameter. When iterating: with
+        ``n_workers > 1``, if the stream cannot be split (before any
+        process starts); if ``streamer`` cannot be pickled for the start
+        method, if no port could be bound, or if a worker dies without
+        ending its stream (the message names its exit code; the other
+        workers are stopped).
     DataError
         When iterating, if an item is not a dict of numpy arrays.
     Exception
-        An exception raised in the worker is re-raised in the consumer after
+        An exception raised in a worker is re-raised in the consumer after
         the items sent before it: the same exception if it pickles (else a
         `PescadorError` describing it), with the worker's traceback text as
-        its ``__cause__``.
+        its ``__cause__``. The other workers are stopped.
 
     Notes
     -----
@@ -135,11 +162,17 @@ class ZMQStreamer(Streamer):
     ``RuntimeWarning``): slower, same values. See "What sending costs" in
     the parallel guide.
 
-    Each iteration is a new epoch: the worker runs
-    ``shard(streamer, 0, 1, epoch)``, so a seeded mux gives different
-    epochs (the first one as in process) and a deep copy of the
-    ZMQStreamer replays them; the worker reseeds numpy's global generator
-    and `random` from fresh entropy, so unseeded streams differ too.
+    Each iteration is a new epoch: worker ``i`` runs
+    ``shard(streamer, i, n_workers, epoch)``, so a seeded mux gives
+    different epochs (with one worker, the first one as in process) and a
+    deep copy of the ZMQStreamer replays them; each worker reseeds numpy's
+    global generator and `random` from fresh entropy, so unseeded streams
+    differ too.
+
+    Maps that wrap the mux (``Streamer(buffer_stream, mux, 32)``) run in
+    each worker, on its share: a batch holds items of one share only, as a
+    batch of a PyTorch ``DataLoader`` worker does. ``max_iter`` is the
+    total over all workers.
 
     The worker outlives its last message until the consumer has read it
     (a peer that exits early loses messages in transit). At the end of the
@@ -169,6 +202,17 @@ class ZMQStreamer(Streamer):
     [1 2 3] 1.0
     >>> len(list(stream.cycle(max_iter=10)))
     10
+
+    Two workers, each running half of a mux's streamers:
+
+    >>> mux = pescador.ChainMux([pescador.Streamer(
+    ...     [{'x': np.array(10 * s + i)} for i in range(3)]) for s in range(3)])
+    >>> pool = pescador.ZMQStreamer(mux, n_workers=2)
+    >>> [int(item['x']) for item in pool]
+    [0, 10, 1, 11, 2, 12, 20, 21, 22]
+    >>> sorted(int(item['x']) for item in pescador.ZMQStreamer(
+    ...     mux, n_workers=2, ordered=False))
+    [0, 1, 2, 10, 11, 12, 20, 21, 22]
     >>> bad = pescador.ZMQStreamer(pescador.Streamer([{'x': [1, 2]}]))
     >>> list(bad)
     Traceback (most recent call last):
@@ -178,7 +222,7 @@ class ZMQStreamer(Streamer):
 
     def __init__(self, streamer, min_port=49152, max_port=65535,
                  max_tries=100, copy=False, timeout=5, hwm=8, transport=None,
-                 start_method=None):
+                 start_method=None, n_workers=1, ordered=True):
         super().__init__(streamer)
         self.min_port = _check_int("min_port", min_port, 1, 65535)
         self.max_port = _check_int("max_port", max_port, self.min_port,
@@ -191,6 +235,11 @@ class ZMQStreamer(Streamer):
         self.start_method = _check_choice(
             "start_method", start_method,
             (None,) + tuple(multiprocessing.get_all_start_methods()))
+        self.n_workers = _check_int("n_workers", n_workers, 1)
+        if not isinstance(ordered, (bool, np.bool_)):
+            raise PescadorError("Invalid ordered={!r}: expected True or "
+                                "False".format(ordered))
+        self.ordered = bool(ordered)
 
         self._epoch = 0
 
@@ -203,12 +252,11 @@ class ZMQStreamer(Streamer):
         return active
 
     def _iterate(self, max_iter):
-        # The worker itself stops after max_iter items.
         with self as active:
             yield from active._source(max_iter)
 
     def _payload(self, start_method):
-        """The streamer as the worker receives it: (object, pickled)."""
+        """The streamer as the workers receive it: (object, pickled)."""
         if start_method == "fork":
             return self.streamer, False
         try:
@@ -222,30 +270,86 @@ class ZMQStreamer(Streamer):
                                 type(exc).__name__, exc)) from exc
 
     def _jobs(self, start_method, max_iter):
-        """The job of each worker (one, for now)."""
+        """The job of each worker: share ``i`` of ``n_workers`` at this
+        iteration's epoch. ``max_iter`` bounds each share (none can yield
+        more than the total); the consumer enforces the total."""
         payload, pickled = self._payload(start_method)
         return [Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
-                    self.copy, max_iter, self._epoch, index=0, count=1,
-                    consumer_pid=os.getpid())]
+                    self.copy, max_iter, self._epoch, index=index,
+                    count=self.n_workers, consumer_pid=os.getpid())
+                for index in range(self.n_workers)]
 
     def _source(self, max_iter=None):
+        count = self.n_workers
+        # Before any process starts: raises for a stream that cannot be
+        # split into `count` shares.
+        plan = merge_plan(self.streamer, count, self._epoch) \
+            if count > 1 else None
         mp_context = multiprocessing.get_context(self.start_method)
         session = None
         try:
-            session = Session(self.timeout)
+            session = Session(self.timeout, self.copy)
             session.start(mp_context,
                           self._jobs(mp_context.get_start_method(), max_iter),
                           self.transport or default_transport(),
                           (self.min_port, self.max_port, self.max_tries))
-            names = {}
-            while True:
-                kind, item = session.receive(0, names, self.copy)
-                if kind == _DATA:
-                    yield item
-                elif kind is not None:
-                    if kind == _ERROR:
-                        raise item
-                    return
+            if count == 1:  # the worker itself stops after max_iter items
+                yield from _received(session, 0)
+                return
+            if self.ordered:
+                items = plan.merge([_received(session, index)
+                                    for index in range(count)])
+            else:
+                items = _first_ready(session, count)
+            try:
+                yield from islice(items, max_iter)
+            finally:
+                items.close()
         finally:
             if session is not None:
                 session.close()
+
+
+def _received(session, index):
+    """Worker ``index``'s items, in order; its error raised (a receiver
+    for `pescador._merge`)."""
+    names, receive = {}, session.receive
+    while True:
+        kind, item = receive(index, names)
+        if kind == _DATA:
+            yield item
+        elif kind is not None:
+            if kind == _ERROR:
+                raise item
+            return
+
+
+def _first_ready(session, count):
+    """The workers' items in the order they arrive (``ordered=False``),
+    until every worker has sent its end."""
+    sockets = session.sockets
+    workers = session.workers
+    names = [{} for _ in range(count)]
+    poller = zmq.Poller()
+    for socket in sockets:
+        poller.register(socket, zmq.POLLIN)
+    live = set(range(count))
+    check = time.monotonic() + _POLL_MS / 1000
+    while live:
+        ready = dict(poller.poll(_POLL_MS))
+        indices = [i for i in sorted(live) if sockets[i] in ready]
+        if not indices or time.monotonic() > check:
+            # Even while others keep sending: receive reports a worker
+            # that exited before its end (after the items it sent).
+            check = time.monotonic() + _POLL_MS / 1000
+            indices += [i for i in sorted(live) if i not in indices
+                        and workers[i].process.exitcode is not None]
+        for index in indices:
+            kind, item = session.receive(index, names[index])
+            if kind == _DATA:
+                yield item
+            elif kind is not None:
+                if kind == _ERROR:
+                    raise item
+                live.discard(index)
+                poller.unregister(sockets[index])

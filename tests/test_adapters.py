@@ -4,6 +4,7 @@ Each framework's tests skip when it is not installed (CI installs all three
 from .ci/requirements-frameworks.txt); the ImportError tests run anywhere.
 """
 
+import json
 import os
 import pickle
 import re
@@ -72,10 +73,13 @@ def test_missing_framework_names_the_extra(monkeypatch, name, module, extra):
     for private in ("_torch", "_keras", "_tf"):
         monkeypatch.delitem(sys.modules, "pescador.adapters." + private,
                             raising=False)
-    with pytest.raises(ImportError,
-                       match=r"{}.*pip install pescador\[{}\]".format(
-                           name, extra)):
+    with pytest.raises(ImportError) as raised:
         getattr(pescador.adapters, name)
+    # The extra of this package (`pip install pescador[...]` would fetch
+    # another package from the index).
+    assert str(raised.value).startswith("pescador.adapters." + name)
+    assert str(raised.value).endswith(
+        'pip install ".[{}]" in pescador\'s source folder'.format(extra))
 
 
 def test_unknown_attribute_is_attribute_error():
@@ -294,6 +298,19 @@ def test_torch_rejects_more_ranks_than_streamers(torch):
                                        world_size=3)
 
 
+def test_torch_len_is_max_iter(torch):
+    from torch.utils.data import DataLoader
+
+    dataset = pescador.adapters.TorchDataset(
+        ChainMux([Streamer(range(100))]), max_iter=10, cycle=True)
+    assert len(dataset) == 10
+    loader = DataLoader(dataset, batch_size=4)
+    assert len(loader) == 3
+    assert sum(len(batch) for batch in loader) == 10
+    with pytest.raises(TypeError, match="max_iter"):
+        len(pescador.adapters.TorchDataset(range(3)))
+
+
 def test_torch_set_epoch_varies_seeded_mux_reproducibly(torch):
     def epoch_items(epoch):
         mux = StochasticMux([Streamer(streams.constant, i)
@@ -391,6 +408,28 @@ def test_keras_errors(keras):
         pescador.adapters.KerasPyDataset([])[0]
     with pytest.raises(TypeError, match="infinite"):
         len(pescador.adapters.KerasPyDataset([(1, 2)]))
+
+
+@pytest.mark.parametrize("backend, module", [
+    ("torch", "torch"), ("jax", "jax"), ("tensorflow", "tensorflow")])
+def test_keras_fit_on_every_backend(keras, backend, module):
+    # The talk's `fit(keras_tuples(gen, inputs=['X'], outputs=['Y']))`,
+    # single keys, two inputs, and KerasPyDataset(inputs=[...]), each in a
+    # process of its own, since Keras fixes its backend at import.
+    pytest.importorskip(module)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(os.path.dirname(__file__),
+                                      "keras_fit.py")],
+        capture_output=True, text=True, timeout=180,
+        env=dict(os.environ, KERAS_BACKEND=backend))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    assert sorted(result["losses"]) == sorted([
+        "talk idiom", "single keys", "two inputs",
+        "KerasPyDataset two inputs"])
+    for case, (first, last) in result["losses"].items():
+        assert last < 0.01 * first, (case, first, last)
 
 
 # -- tf.data ------------------------------------------------------------------

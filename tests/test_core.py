@@ -4,6 +4,7 @@ import copy
 import functools
 import pickle
 
+import numpy as np
 import pytest
 
 import pescador
@@ -139,7 +140,6 @@ def test_bad_max_iter_raises_eagerly(bad, method):
 
 
 def test_numpy_int_max_iter_accepted():
-    np = pytest.importorskip("numpy")
     assert list(Streamer(count, 5).iterate(np.int64(2))) == [0, 1]
 
 
@@ -187,6 +187,30 @@ def test_activation_returns_independent_copy():
         assert stream.active == 1
         assert active.active == 0
     assert stream.active == 0
+
+
+def test_stream_and_active_count_are_the_2_0_attributes():
+    stream = Streamer(count, 3)
+    assert stream.stream_ is None and stream.active_count_ == 0
+    with stream as active:
+        # the live iterator of this activation: iterating it runs it
+        assert active.stream_ is not None
+        assert next(active.stream_) == 0
+        assert list(active.stream_) == [1, 2]
+        assert stream.active_count_ == stream.active == 1
+        assert stream.stream_ is None
+        with stream as other:
+            assert other.stream_ is not active.stream_
+            assert stream.active_count_ == 2
+        # copies of an idle Streamer keep the count (0); of a live one,
+        # copies are idle
+        for clone in (copy.copy(active), copy.deepcopy(active),
+                      pickle.loads(pickle.dumps(Streamer(count, 2)))):
+            assert clone.active_count_ == clone.active == 0
+            assert clone.stream_ is None
+    assert stream.active_count_ == 0
+    for clone in (copy.copy(stream), copy.deepcopy(stream)):
+        assert (clone.active_count_, clone.stream_) == (0, None)
 
 
 def test_active_counts_during_iteration():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from pescador import ShuffledMux, StochasticMux, Streamer
+from pescador import PescadorError, ShuffledMux, StochasticMux, Streamer
 
 from .streams import constant, count, empty, labelled
 from .test_mux import P_MIN, Tracker, constants, take, tracked
@@ -48,7 +48,11 @@ def test_shuffled_restarts_exhausted_and_drops_empty():
     out = take(ShuffledMux(streamers, random_state=1), 3000)
     counts = collections.Counter(out)
     assert set(counts) == {"a", "b"}
-    assert tracker.started["a"] >= counts["a"] // 2
+    # Each activation of "a" gives its two items, then is restarted (the
+    # last one may be cut short by max_iter): so exactly ceil(count / 2)
+    # activations, each but the last of two items.
+    assert tracker.started["a"] == -(-counts["a"] // 2)
+    assert tracker.budgets["a"][:-1] == [2] * (tracker.started["a"] - 1)
     # a and b are drawn alike, since the empty streamer was dropped
     assert scipy.stats.chisquare([counts["a"], counts["b"]]).pvalue > P_MIN
 
@@ -119,6 +123,102 @@ def test_stochastic_budgets_are_one_plus_poisson():
     pmf = scipy.stats.poisson.pmf(edges[:-1] - 1, rate)
     expected = m * np.append(pmf, 1 - pmf.sum())
     assert scipy.stats.chisquare(observed, expected).pvalue > P_MIN
+
+
+def activation_budgets(rate, dist, n_active=4, n_items=40000,
+                       weights=None):
+    """The items given by each activation of a StochasticMux over eight
+    endless streamers (activations still open at the end left out)."""
+    tracker = Tracker()
+    streamers = [Streamer(tracked, tracker, i) for i in range(8)]
+    mux = StochasticMux(streamers, n_active=n_active, rate=rate,
+                        weights=weights, dist=dist, random_state=5)
+    it = mux.iterate()
+    for _ in islice(it, n_items):
+        pass
+    budgets = np.array([b for log in tracker.budgets.values() for b in log])
+    it.close()
+    return budgets
+
+
+def assert_mean_and_variance(budgets, mean, var, mu4):
+    """Sample mean and variance within 4 standard errors of ``mean`` and
+    ``var`` (``mu4``: the fourth central moment, for the variance's)."""
+    m = len(budgets)
+    assert m > 2000 and budgets.min() >= 1
+    assert abs(budgets.mean() - mean) < 4 * np.sqrt(var / m), \
+        (budgets.mean(), mean)
+    se_var = np.sqrt(max(mu4 - var ** 2, 0) / m)
+    assert abs(budgets.var(ddof=1) - var) <= 4 * se_var, \
+        (budgets.var(ddof=1), var)
+
+
+def test_constant_budget_is_exactly_rate():
+    budgets = activation_budgets(7, "constant")
+    assert len(budgets) > 2000 and set(budgets.tolist()) == {7}
+
+
+def test_constant_budget_of_a_fractional_rate_is_rounded_at_random():
+    # floor(2.25) + Bernoulli(0.25): mean 2.25, variance 0.25 * 0.75.
+    budgets = activation_budgets(2.25, "constant")
+    assert set(budgets.tolist()) == {2, 3}
+    q = 0.25
+    assert_mean_and_variance(budgets, 2.25, q * (1 - q),
+                             q * (1 - q) * (1 - 3 * q * (1 - q)))
+
+
+def test_poisson_budget_is_one_plus_poisson_of_rate_minus_one():
+    lam = 5.0
+    budgets = activation_budgets(lam + 1, "poisson")
+    assert_mean_and_variance(budgets, lam + 1, lam, lam * (1 + 3 * lam))
+
+
+@pytest.mark.parametrize("n_active, weights", [(4, None), (2, None),
+                                               (4, [1, 3] * 4)])
+def test_binomial_budget(n_active, weights):
+    # 1 + Binomial(n, 1 - p), n = (rate - 1) / (1 - p): mean rate,
+    # variance (rate - 1) p. With equal weights p = 1 / n_active (n = 8
+    # and 12 for rate 7: exact integers, no rounding).
+    rate = 7
+    if weights is None:
+        budgets = activation_budgets(rate, "binomial", n_active)
+        p = 1 / n_active
+        n, q = (rate - 1) / (1 - p), 1 - p
+        assert_mean_and_variance(
+            budgets, rate, n * p * q,
+            n * p * q * (1 + 3 * (n - 2) * p * q))
+        # Bounded by n + 1, but for the first slots filled at the start,
+        # whose p counts only the slots filled before them.
+        assert (budgets > n + 1).sum() < n_active
+        return
+    # Unequal weights: p varies with the slots' streamers, but the mean
+    # stays rate, and the variance is below the Poisson budget's (rate - 1).
+    budgets = activation_budgets(rate, "binomial", n_active, weights=weights)
+    m = len(budgets)
+    assert abs(budgets.mean() - rate) < 4 * np.sqrt((rate - 1) / m)
+    assert budgets.var(ddof=1) < 0.8 * (rate - 1)
+
+
+def test_binomial_budget_of_one_slot_is_poisson():
+    # p = 1 > 0.9999: the Poisson budget, 1 + Poisson(rate - 1).
+    budgets = activation_budgets(6, "binomial", n_active=1)
+    assert_mean_and_variance(budgets, 6, 5, 5 * (1 + 3 * 5))
+
+
+@pytest.mark.parametrize("dist", ["constant", "poisson", "binomial"])
+@pytest.mark.parametrize("rate", [0, 0.5, 1])
+def test_budgets_of_rate_at_most_one_are_single_items(dist, rate):
+    budgets = activation_budgets(rate, dist, n_items=2000)
+    assert set(budgets.tolist()) == {1}
+
+
+def test_dist_none_is_the_2_0_budget_and_unknown_dist_is_an_error():
+    a = StochasticMux(constants("abcd"), 2, 3, random_state=0)
+    b = StochasticMux(constants("abcd"), 2, 3, random_state=0, dist=None)
+    assert a.dist is None and take(a, 500) == take(b, 500)
+    for bad in ("uniform", "Poisson", 1, ["constant"]):
+        with pytest.raises(PescadorError, match="dist="):
+            StochasticMux(constants("ab"), 1, 3, dist=bad)
 
 
 def test_stochastic_rate_none_runs_each_streamer_to_exhaustion():

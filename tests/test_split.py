@@ -265,7 +265,7 @@ def test_unseeded_muxes_keep_the_global_generator():
     inner = ShuffledMux(["ab", "cd"])
     outer = ShuffledMux([inner, "xy", "z"])
     share = pescador.shard(outer, 0, 2, epoch=3)
-    assert share.random_state is None and share.rng is np.random.mtrand._rand
+    assert share.random_state is None and share.rng is np.random
     assert share.streamers[0] is inner
 
 

@@ -72,8 +72,12 @@ def test_batch_length_errors(bad, message):
 
 def test_rename_kw():
     assert rename_kw("old", Deprecated(), "new", 2, "1.0", "2.0") == 2
-    with pytest.warns(DeprecationWarning, match="old was deprecated.*new"):
+    with pytest.warns(DeprecationWarning) as caught:
         assert rename_kw("old", 1, "new", 2, "1.0", "2.0") == 1
+    # pescador 2.0's wording: the keyword was renamed, not deprecated.
+    assert [str(w.message) for w in caught] == [
+        "Keyword argument 'old' has been renamed to 'new' in version 1.0. "
+        "This alias will be removed in version 2.0."]
 
 
 def test_deprecated_decorator():

@@ -231,3 +231,20 @@ def test_small_shared_memory_falls_back_once(prefixes, monkeypatch, limit,
     assert [w.category for w in caught] == [shm.ShmFallbackWarning]
     assert "/dev/shm" in str(caught[0].message)
     check_refilled(items, 12)
+
+
+# -- a pool of workers --------------------------------------------------------
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_pool_of_workers_shares_one_reader(prefixes, ordered):
+    streams = [pescador.Streamer(refilled, MB, 30) for _ in range(4)]
+    mux = pescador.RoundRobinMux(streams)
+    stream = pescador.ZMQStreamer(mux, n_workers=2, ordered=ordered)
+    items = list(stream)
+    assert len(items) == 120
+    expected = sorted(k for k in range(30) for _ in range(4))
+    assert sorted(int(item["i"]) for item in items) == expected
+    assert all(item["X"][0] == item["i"] and item["X"][-1] == item["i"]
+               for item in items)
+    assert len(prefixes) == 1 and mapped(prefixes[0])
+    assert leftovers(prefixes[0]) == []

@@ -239,3 +239,18 @@ def run_script(tmp_path, source, *args, timeout=60, env=None):
     return subprocess.run([sys.executable, str(script)] + list(args),
                           cwd=ROOT, env=environ, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def new_worker_fd_targets(stream):
+    """The descriptor targets of the worker that a new iteration of
+    ``stream`` (one worker) starts, read once it has sent an item."""
+    import multiprocessing
+    old = {child.pid for child in multiprocessing.active_children()}
+    items = stream.iterate()
+    try:
+        next(items)
+        (pid,) = {child.pid for child in
+                  multiprocessing.active_children()} - old
+        return set(fd_targets(pid).values())
+    finally:
+        items.close()

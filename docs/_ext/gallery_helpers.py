@@ -13,7 +13,7 @@ GENERATED = Path(__file__).resolve().parent.parent / "_generated"
 # The gallery's order: the demo first, the analysis last.
 ORDER = ["demo.py", "sklearn_partial_fit.py", "keras_style.py",
          "validation_chain.py", "class_balanced.py", "parallel_zmq.py",
-         "mux_analysis.py"]
+         "parallel_workers.py", "mux_analysis.py"]
 
 FULL = {
     "demo.py": ["--steps", "400"],
@@ -26,6 +26,8 @@ QUICK = {
     "sklearn_partial_fit.py": ["--steps", "200"],
     "class_balanced.py": ["--items", "3000"],
     "parallel_zmq.py": ["--batches", "30"],
+    "parallel_workers.py": ["--items", "80", "--ffts", "50",
+                            "--max-workers", "2", "--rounds", "1"],
     "keras_style.py": ["--steps-per-epoch", "5", "--epochs", "1"],
     "mux_analysis.py": ["--streams", "16", "--n-active", "1", "2", "4", "8",
                         "16", "--rate", "1", "4", "16", "64",

@@ -77,10 +77,13 @@ class Session:
     ----------
     timeout : None or float
         Seconds each worker has to stop once asked before it is killed.
+    copy : bool
+        Whether received arrays are copied out of their message and of
+        shared memory (`ZMQStreamer`'s ``copy``).
     """
 
-    def __init__(self, timeout):
-        self.timeout = timeout
+    def __init__(self, timeout, copy=False):
+        self.timeout, self.copy = timeout, copy
         self.workers = []
         self.sockets = []
         self.context = None
@@ -114,6 +117,7 @@ class Session:
                         - {worker.job.address_reader.fileno()})
             for worker in self.workers:
                 worker.start()
+            self._unheard = set(range(len(self.workers)))
             # Not interruptible either: a socket that pyzmq created but
             # did not record yet would make the context's term() block.
             self.context = zmq.Context()
@@ -142,7 +146,7 @@ class Session:
         for job in jobs:
             job.shm_prefix = prefix
 
-    def receive(self, index, names, copy=False):
+    def receive(self, index, names):
         """The next message of worker ``index``: (kind, payload), as
         `pescador._zmq_wire._read` returns (arrays copied out of the
         message and shared memory if ``copy``); `PescadorError` if the
@@ -151,22 +155,25 @@ class Session:
         token = worker.job.token
         while True:
             try:
-                message = _read(socket, copy=copy, token=token, names=names,
-                                reader=self.reader)
+                message = _read(socket, copy=self.copy, token=token,
+                                names=names, reader=self.reader)
             except zmq.Again:  # timed out: RCVTIMEO
                 if worker.process.exitcode is not None \
                         and not socket.poll(_POLL_MS):
                     worker.check_alive()
                 continue
             if self._fds_before is not None:
-                self._record_fds()
+                self._record_fds(index)
             return message
 
-    def _record_fds(self):
-        # Once a message arrived, the context, listening socket and
-        # connection exist: what opened since the start is this session's.
+    def _record_fds(self, index):
+        # Once a message of each worker arrived, the context, listening
+        # sockets and connections exist: what opened since the start is
+        # this session's (recorded at each worker's first message).
         self.fds = _open_fds() - self._fds_before
-        self._fds_before = None
+        self._unheard.discard(index)
+        if not self._unheard:
+            self._fds_before = None
 
     def close(self):
         """Stop the workers and release everything; idempotent."""

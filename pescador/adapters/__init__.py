@@ -16,9 +16,10 @@
 ``import pescador`` and ``import pescador.adapters`` never import a
 framework: each adapter imports its framework when first looked up, and
 raises an `ImportError` naming the extra to install
-(``pip install pescador[torch]``, ``[keras]``, ``[tensorflow]``,
-``[ray]``) if it is
-missing.
+(``pip install ".[torch]"``, ``".[keras]"``, ``".[tensorflow]"``,
+``".[ray]"`` in pescador's source folder; ``pip install pescador[torch]``
+would fetch a different package, upstream pescador, from the index) if it
+is missing.
 
 Examples
 --------
@@ -72,7 +73,8 @@ def require(module, extra, framework, name):
     ------
     ImportError
         If ``module`` cannot be imported; the message says
-        ``pip install pescador[<extra>]``.
+        ``pip install ".[<extra>]"`` (the extra of this package, installed
+        from its source folder, as the README does).
 
     Examples
     --------
@@ -83,14 +85,16 @@ def require(module, extra, framework, name):
     Traceback (most recent call last):
     ...
     ImportError: pescador.adapters.NSFDataset needs NSF, which is not \
-installed (No module named 'no_such_framework'): pip install pescador[nsf]
+installed (No module named 'no_such_framework'): pip install ".[nsf]" \
+in pescador's source folder
     """
     try:
         return importlib.import_module(module)
     except ImportError as error:
         raise ImportError(
             "pescador.adapters.{} needs {}, which is not installed ({}): "
-            "pip install pescador[{}]".format(name, framework, error, extra),
+            "pip install \".[{}]\" in pescador's source folder".format(
+                name, framework, error, extra),
             name=module) from error
 
 

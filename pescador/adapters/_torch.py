@@ -31,7 +31,8 @@ class TorchDataset(IterableDataset):
     max_iter : None or int >= 0
         Items per iteration (epoch) on each rank, shared as evenly as
         possible among the ``DataLoader`` workers; ``None``: until the
-        stream ends.
+        stream ends. It is also the dataset's ``len()``, which is
+        undefined without it.
     cycle : bool
         Restart the stream whenever it ends (``Streamer.cycle``); give
         ``max_iter`` too, or the epoch never ends.
@@ -110,6 +111,29 @@ class TorchDataset(IterableDataset):
                 "TorchDataset: the mux has {} streamers, fewer than "
                 "world_size={}: some ranks would get none".format(
                     size, self.world_size))
+
+    def __len__(self):
+        """``max_iter``: the items of an epoch on this rank, all workers
+        together (so ``DataLoader``, tqdm and Lightning show totals).
+
+        Exact with ``cycle=True``; without it, an upper bound that a
+        shorter stream does not reach. Without ``max_iter`` the length is
+        unknown (a stream is a generator: it is only known once run, and
+        many are infinite), and ``len()`` raises ``TypeError``, as for any
+        object without a length.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> import pescador.adapters
+        >>> len(pescador.adapters.TorchDataset(range(10), max_iter=4))
+        4
+        """
+        if self.max_iter is None:
+            raise TypeError(
+                "TorchDataset(max_iter=None) has no len(): the length of a "
+                "stream is unknown until it ends; give max_iter")
+        return self.max_iter
 
     def set_epoch(self, epoch):
         """Set the epoch that seeds the next iteration's shares.
