@@ -15,7 +15,13 @@ the last) of:
   and keeps only the array pays for it in page faults: see
   ``pescador._zmq_wire._encode``). "bare" sends the array alone: one
   frame, no header, a floor below any protocol.
-- ZMQStreamer, over its default transport and over TCP loopback;
+- ZMQStreamer, over its default transport and over TCP loopback; arrays
+  of 16 KB or more go through shared memory (one copy in the worker, none
+  in the consumer);
+- ZMQStreamer with shared memory turned off ("sock": the socket path of
+  before shared memory, which is also the fallback; set through
+  ``PESCADOR_SHM_BYTES=0``), for the items that do not use it (4 KB) and
+  the time to the first item;
 - ``np.copyto`` of the same array, for scale;
 
 and the time to the first item of each. Every figure is a ratio against a
@@ -33,6 +39,7 @@ import shutil
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 import zmq
@@ -42,11 +49,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 
 import pescador  # noqa: E402
 from pescador._background import address as address_module  # noqa: E402
+from pescador._background.shm import (LIMIT_ENV,  # noqa: E402
+                                      ShmFallbackWarning)
 from harness import best_time, print_table  # noqa: E402
 
 SIZES = {"4 KB": 4 << 10, "1 MB": 1 << 20, "16 MB": 16 << 20}
-# About half a second of streaming per run on this machine.
-ITEMS = {"4 KB": 20000, "1 MB": 1500, "16 MB": 100}
+# About half a second of streaming per run on this machine (at the speed
+# of shared memory for 1 MB and 16 MB, so that a stream's start, which
+# creates the worker's pool of segments, does not weigh more than in use).
+ITEMS = {"4 KB": 20000, "1 MB": 5000, "16 MB": 300}
 HWM = pescador.ZMQStreamer([]).hwm  # the default high-water mark
 
 
@@ -114,16 +125,24 @@ def raw_run(transport, nbytes, n, header="short", hwm=HWM):
     return first - start, end - first
 
 
-def zmq_run(transport, nbytes, n):
-    """(seconds to first item, seconds for the rest) of ZMQStreamer."""
+def zmq_run(transport, nbytes, n, shared=True):
+    """(seconds to first item, seconds for the rest) of ZMQStreamer (with
+    shared memory turned off unless ``shared``)."""
     stream = pescador.ZMQStreamer(pescador.Streamer(repeat_item, nbytes, n),
                                   transport=transport)
-    start = time.perf_counter()
-    items = stream.iterate()
-    next(items)
-    first = time.perf_counter()
-    for _ in items:
-        pass
+    if not shared:
+        os.environ[LIMIT_ENV] = "0"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ShmFallbackWarning)
+            start = time.perf_counter()
+            items = stream.iterate()
+            next(items)
+            first = time.perf_counter()
+        for _ in items:
+            pass
+    finally:
+        os.environ.pop(LIMIT_ENV, None)
     return first - start, time.perf_counter() - first
 
 
@@ -146,6 +165,7 @@ def measure_round(default, nbytes, n, flip):
         ("zmq tcp", lambda: zmq_run("tcp", nbytes, n)),
         ("raw json", lambda: raw_run(default, nbytes, n, "json")),
         ("bare", lambda: raw_run(default, nbytes, n, "bare")),
+        ("zmq sock", lambda: zmq_run(default, nbytes, n, shared=False)),
     ]
     if flip:
         contenders[0:2] = contenders[1::-1]
@@ -184,7 +204,7 @@ def main(quick=False):
             label, "{:.0f}".format(statistics.median(rates("raw"))),
             "{:.0f}".format(statistics.median(rates("zmq"))),
             "{:.0f}".format(statistics.median(rates("zmq")) * mb),
-            spread(ratios("zmq", "raw")), spread(ratios("zmq", "raw json")),
+            spread(ratios("zmq", "raw")), spread(ratios("zmq", "zmq sock")), spread(ratios("zmq", "raw json")),
             spread(ratios("zmq", "bare")),
             spread(ratios("zmq tcp", "raw tcp")),
             spread(ratios("zmq", "zmq tcp")),
@@ -192,20 +212,21 @@ def main(quick=False):
             "{:.3f}".format(statistics.median(rates("zmq")) / copy)])
         first_rows.append([label] + [
             "{:.1f}".format(min(r[name][0] for r in runs) * 1e3)
-            for name in ("raw", "zmq", "raw tcp", "zmq tcp")])
+            for name in ("raw", "zmq", "zmq sock", "raw tcp", "zmq tcp")])
     print_table(
         "Steady throughput over {} interleaved rounds, default transport = "
         "{}, start method {}: median [min-max] of the per-round ratios. "
         "raw: a 19-byte header frame + the array (ZMQStreamer's frames); "
         "raw json: a 45-byte header + the array; bare: the array alone; "
+        "sock: ZMQStreamer without shared memory; "
         "all at hwm={} like ZMQStreamer".format(
             rounds, default, multiprocessing.get_start_method(), HWM),
-        ["item", "raw it/s", "ZMQ it/s", "ZMQ MB/s", "ZMQ/raw",
+        ["item", "raw it/s", "ZMQ it/s", "ZMQ MB/s", "ZMQ/raw", "ZMQ/sock",
          "ZMQ/raw json", "ZMQ/bare", "ZMQ/raw tcp", "default/tcp",
          "copyto MB/s", "ZMQ/copyto"], rows)
     print_table("Time to first item (ms, best round)",
-                ["item", "raw " + default, "ZMQ " + default, "raw tcp",
-                 "ZMQ tcp"], first_rows)
+                ["item", "raw " + default, "ZMQ " + default,
+                 "sock " + default, "raw tcp", "ZMQ tcp"], first_rows)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,15 @@ the name (kind ``R``), so that their header frame is short enough for
 ZeroMQ to carry without an allocation (see `_encode`). A worker's
 exception travels as an error message (kind ``E``: the pickled exception,
 its traceback text and a one-line description), and the end of the stream
-as an end message (kind ``Q``). The consumer ignores messages that do not
+as an end message (kind ``Q``). Within a stream that has shared memory
+(`pescador._background.shm`), an item holding an array of at least
+`THRESHOLD` bytes travels as a memory message: its arrays of that size are
+copied once into shared memory and the header frame carries one 8-byte
+descriptor per array instead (kind ``K``: the name and the JSON in the
+header frame, the descriptors in the next frame; then kind ``M``: the name
+and the descriptors, 27 bytes for one array). Eight zero bytes stand for
+an array that follows as a frame (a small one, or a large one the worker
+could not place in shared memory). The consumer ignores messages that do not
 carry the token of its worker (another local process connecting to the
 port can inject nothing, and nothing it sends is unpickled).
 """
@@ -22,15 +30,21 @@ port can inject nothing, and nothing it sends is unpickled).
 import json
 import pickle
 import traceback
+import warnings
 
 import numpy as np
 
+from ._background.shm import (DESCRIPTOR_SIZE, THRESHOLD,
+                              ShmFallbackWarning, storage_order)
 from .exceptions import DataError, PescadorError
 
 __all__ = ["zmq_send_data", "zmq_recv_data"]
 
 _DATA, _SMALL, _ERROR, _END = b"D", b"S", b"E", b"Q"
 _NAMED, _NAME_REF = b"N", b"R"
+_MEMORY_NAMED, _MEMORY = b"K", b"M"
+_NO_SEGMENT = bytes(DESCRIPTOR_SIZE)  # this array follows as a frame
+_UNNAMED = b"\xff\xff"  # a K message when every name is taken
 _TOKEN_SIZE = 16
 _RCVMORE = 13  # zmq.RCVMORE
 _NO_TOKEN = bytes(_TOKEN_SIZE)
@@ -149,8 +163,10 @@ def _send_layout(signature):
     return layout
 
 
-def _encode(data, token=_NO_TOKEN, names=None):
-    """The frames of the data message for the dict ``data``.
+def _encode(data, token=_NO_TOKEN, names=None, writer=None, in_flight=0):
+    """The frames of the data message for the dict ``data`` (a memory
+    message if it holds an array of `THRESHOLD` bytes and a shared memory
+    ``writer`` is given: see `_encode_shared`).
 
     ``names`` (a dict, kept by the sender of one stream) turns on header
     names: the first large item of each layout sends its header named, the
@@ -175,6 +191,10 @@ def _encode(data, token=_NO_TOKEN, names=None):
         buffers.append(buffer)
     signature = tuple(signature)
     body, size, nbytes, pads = _send_layout(signature)
+    if writer is not None and nbytes >= THRESHOLD:
+        frames = _encode_shared(data, token, names, writer, in_flight)
+        if frames is not None:
+            return frames
     if nbytes > _SMALL_BYTES:
         if names is not None:
             name = names.get(signature)
@@ -190,6 +210,53 @@ def _encode(data, token=_NO_TOKEN, names=None):
         parts += [pad, buffer]
     parts.append(pads[-1])
     return [b"".join(parts)]
+
+
+def _encode_shared(data, token, names, writer, in_flight):
+    """The frames of a memory message for ``data``, or None if it holds no
+    array of `THRESHOLD` bytes (then `_encode` does the job).
+
+    Each such array is copied into shared memory by ``writer`` now, so
+    the values sent are those of this moment; one it cannot place there
+    (shared memory full) follows as a frame, like the small ones, which
+    the caller sends with ``copy=True`` for the same reason.
+    ``in_flight`` is the writer's bound on arrays put and not yet taken,
+    raised to the item's count of large arrays (else the writer would
+    wait for the consumer to take arrays of a message not sent yet).
+    """
+    large = 0
+    for value in data.values():
+        if type(value) is np.ndarray and value.nbytes >= THRESHOLD:
+            large += 1
+    if not large:
+        return None
+    writer.in_flight = max(in_flight, large)
+    signature, descriptors, frames = [], [], []
+    for key, value in data.items():
+        if type(value) is not np.ndarray or type(key) is not str \
+                or value.dtype.kind not in "biufcSU":
+            value = _checked(key, value)  # (imports numpy.ma: 10 ms)
+        descriptor = None
+        if value.nbytes >= THRESHOLD:
+            order = storage_order(value)
+            descriptor = writer.put(value, order)
+        if descriptor is None:
+            buffer, order = _buffer(value)
+            descriptor = _NO_SEGMENT
+            frames.append(buffer)
+        signature.append((key, value.dtype, value.shape, order))
+        descriptors.append(descriptor)
+    signature = tuple(signature)
+    descriptors = b"".join(descriptors)
+    name = names.get(signature)
+    if name is not None:
+        return [_MEMORY + token + name + descriptors] + frames
+    if len(names) < _MAX_NAMES:
+        name = names[signature] = len(names).to_bytes(_NAME_SIZE, "little")
+    else:
+        name = _UNNAMED
+    body = _send_layout(signature)[0]
+    return [_MEMORY_NAMED + token + name + body, descriptors] + frames
 
 
 def _parse_entry(entry):
@@ -266,6 +333,44 @@ def _decode_frames(header, frames, copy=False):
     return item
 
 
+def _decode_shared(body, descriptors, frames, copy, reader):
+    """The item of a memory message: arrays from shared memory (views of
+    it unless ``copy``), or from the frames where a descriptor is zero."""
+    spec, _ = _recv_spec(body)
+    if reader is None or len(descriptors) != DESCRIPTOR_SIZE * len(spec):
+        raise DataError("ZMQStreamer memory message with {} bytes of "
+                        "descriptors for {} arrays{}".format(
+                            len(descriptors), len(spec),
+                            "" if reader else ", but no shared memory"))
+    item, position, start = {}, 0, 0
+    for key, dtype, shape, order, nbytes, _ in spec:
+        end = start + DESCRIPTOR_SIZE
+        descriptor = descriptors[start:end]
+        start = end
+        if descriptor != _NO_SEGMENT:
+            item[key] = reader.take(descriptor, dtype, shape, order, copy)
+            continue
+        if position >= len(frames) or len(frames[position]) != nbytes:
+            raise DataError("ZMQStreamer memory message does not match its "
+                            "header (frame {} for {!r})".format(position,
+                                                                key))
+        if nbytes >= THRESHOLD and not reader.fell_back:
+            reader.fell_back = True
+            warnings.warn(
+                "pescador: a ZMQStreamer worker found shared memory full; "
+                "its large arrays go over the socket instead, which is "
+                "slower. Give the container more /dev/shm (e.g. docker "
+                "--shm-size)", ShmFallbackWarning, stacklevel=4)
+        item[key] = _array(frames[position], dtype, shape, order, nbytes, 0,
+                           copy)
+        position += 1
+    if position != len(frames):
+        raise DataError("ZMQStreamer memory message of {} frames does not "
+                        "match its header ({} sent as frames)".format(
+                            len(frames), position))
+    return item
+
+
 def _error_frames(exc, token):
     text = "".join(traceback.format_exception(type(exc), exc,
                                               exc.__traceback__))
@@ -299,7 +404,7 @@ def _remote_error(frames, unpickle):
 
 
 def _read(socket, flags=0, copy=False, track=False, token=None,
-          names=None):
+          names=None, reader=None):
     """Receive one message: (kind, item or exception or None).
 
     With a ``token``, a message that does not carry it is ignored:
@@ -312,7 +417,8 @@ def _read(socket, flags=0, copy=False, track=False, token=None,
     without copying, and whether more follow is read from each frame: a
     ``RCVMORE`` query per frame costs more than the rest of a large
     message's handling. With ``copy``, received arrays are copied out of the message
-    memory.
+    memory (and out of shared memory). ``reader`` (the stream's
+    `pescador._background.shm.Reader`) accepts memory messages.
     """
     # The first frame as bytes, not a zmq.Frame: pyzmq checks for signals
     # when it frees a Frame, and a Ctrl-C raised there is lost ("Exception
@@ -337,7 +443,8 @@ def _read(socket, flags=0, copy=False, track=False, token=None,
     if kind is None:
         return None, None
     try:
-        return _decode(kind, head, rest, copy, token is not None, names)
+        return _decode(kind, head, rest, copy, token is not None, names,
+                       reader)
     except DataError:
         raise
     except Exception as exc:
@@ -349,11 +456,23 @@ def _malformed(exc):
         type(exc).__name__, exc))
 
 
-def _decode(kind, head, rest, copy, trusted, names):
+def _decode(kind, head, rest, copy, trusted, names, reader=None):
     """(kind, item or exception) of a received message (see `_read`)."""
     if kind == _DATA:
         return kind, _decode_frames(head[_PREFIX:], rest, copy)
     if names is not None:
+        if kind == _MEMORY:
+            body = names.get(head[_PREFIX:_PREFIX + _NAME_SIZE])
+            if body is None:
+                raise DataError("ZMQStreamer message refers to an unknown "
+                                "header {!r}".format(head[_PREFIX:]))
+            return _DATA, _decode_shared(body, head[_PREFIX + _NAME_SIZE:],
+                                         rest, copy, reader)
+        if kind == _MEMORY_NAMED and rest:
+            body = head[_PREFIX + _NAME_SIZE:]
+            names[head[_PREFIX:_PREFIX + _NAME_SIZE]] = body
+            return _DATA, _decode_shared(body, bytes(rest[0]), rest[1:],
+                                         copy, reader)
         if kind == _NAME_REF:
             body = names.get(head[_PREFIX:])
             if body is None:

@@ -78,9 +78,12 @@ class ZMQStreamer(Streamer):
         only, and how many random ports to try (used with
         ``transport='tcp'``).
     copy : bool
-        If False (default), the worker sends the memory of items larger
-        than 64 KB without copying (smaller items are packed into one
-        message, which is faster, and copied once on arrival).
+        What the consumer gets. If False (default), arrays of 16 KB or
+        more are views of the shared memory the worker copied them into
+        (no second copy); if True, every array is private memory (one more
+        copy, and the shared memory is released at once). Either way, the
+        values are those at ``yield`` time: the generator may reuse or
+        change its arrays afterwards.
     timeout : None or number
         Seconds the worker has to stop once asked (SIGTERM, sent when the
         stream ends or the consumer stops early) before it is killed: at
@@ -91,7 +94,10 @@ class ZMQStreamer(Streamer):
         queued (``hwm`` on each side of the connection, plus what the
         operating system buffers: little for ipc, up to the TCP buffer
         sizes for tcp), so a slow consumer keeps memory flat. Larger values
-        speed up streams of small items.
+        speed up streams of small items. The worker also waits while
+        ``2 * hwm`` of its arrays in shared memory (``2 * hwm + 4`` of the
+        largest, counting those you hold, then fresh ones) are sent but
+        not yet received.
     transport : None, 'ipc' or 'tcp'
         ``'ipc'``: a Unix socket, in Linux's abstract namespace (no file at
         all) or elsewhere in a fresh private directory (mode 0700), removed
@@ -141,12 +147,20 @@ class ZMQStreamer(Streamer):
 
     Notes
     -----
-    The arrays of items over 64 KB arrive as views of the ZeroMQ message
-    memory, without a copy; smaller items are copied once out of their
-    message. Either way they are writeable, aligned, and keep their dtype
-    (including byte order), shape and C or Fortran order; the rare array
-    whose memory is not aligned is copied. Each array keeps its message
-    alive, so hold on to items only as long as needed.
+    Arrays of 16 KB or more are copied once, at ``yield`` time, into
+    shared memory (``/dev/shm``), and only an 8-byte descriptor each goes
+    over the socket; without ``copy`` they arrive as views of that memory,
+    which is freed (or handed back to the worker for reuse) when you drop
+    them. Smaller arrays are copied into the message, and once out of it
+    on arrival. Either way the arrays are writeable, aligned, and keep
+    their dtype (including byte order), shape and C or Fortran order (other
+    layouts arrive C-contiguous). Hold on to items only as long as needed.
+    No segment outlives the stream in ``/dev/shm``, whatever ends it
+    (including SIGKILL of the worker or of the consumer). Where shared
+    memory is missing or too small (containers often have 64 MB), arrays
+    go over the socket instead, with one ``ShmFallbackWarning`` (a
+    ``RuntimeWarning``): slower, same values. See "What sending costs" in
+    the parallel guide.
 
     Each iteration is a new epoch: worker ``i`` runs
     ``shard(streamer, i, n_workers, epoch)``, so a seeded mux gives
@@ -274,7 +288,7 @@ class ZMQStreamer(Streamer):
         mp_context = multiprocessing.get_context(self.start_method)
         session = None
         try:
-            session = Session(self.timeout)
+            session = Session(self.timeout, self.copy)
             session.start(mp_context,
                           self._jobs(mp_context.get_start_method(), max_iter),
                           self.transport or default_transport(),

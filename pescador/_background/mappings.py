@@ -83,8 +83,10 @@ class Mapping:
 
     def __del__(self):
         # A forked child inherits the object but must not unmap for the
-        # parent (its copy of the mapping goes with it anyway).
-        if self.pid == os.getpid() and _libc is not None:
+        # parent (its copy of the mapping goes with it anyway). No pid:
+        # __init__ was interrupted (a worker's stop request raises
+        # anywhere), and a message on stderr would be noise.
+        if getattr(self, "pid", None) == os.getpid() and _libc is not None:
             _libc.munmap(self.address, self.size)
 
 
@@ -110,8 +112,8 @@ class Lease:
         self.mapping = mapping
 
     def __del__(self):
-        mapping = self.mapping
-        if mapping.pid == os.getpid():
+        mapping = getattr(self, "mapping", None)
+        if mapping is not None and mapping.pid == os.getpid():
             mapping.flag.value = FREE
 
 

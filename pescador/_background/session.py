@@ -21,6 +21,7 @@ import multiprocessing.util  # noqa: F401 (its exit handler before ours)
 import os
 import shutil
 import time
+import warnings
 
 import zmq
 
@@ -29,6 +30,7 @@ from .address import bind, private_directory
 from .interrupts import await_redelivery, deferred_sigint
 from .worker import preload
 from .process import WorkerProcess
+from . import shm
 
 _POLL_MS = 100  # how often a waiting consumer checks its workers
 _OPEN = set()
@@ -75,14 +77,18 @@ class Session:
     ----------
     timeout : None or float
         Seconds each worker has to stop once asked before it is killed.
+    copy : bool
+        Whether received arrays are copied out of their message and of
+        shared memory (`ZMQStreamer`'s ``copy``).
     """
 
-    def __init__(self, timeout):
-        self.timeout = timeout
+    def __init__(self, timeout, copy=False):
+        self.timeout, self.copy = timeout, copy
         self.workers = []
         self.sockets = []
         self.context = None
         self.directory = None
+        self.reader = None  # of the run's shared memory
         self.fds = set()
         self._fds_before = _open_fds()
         self.closed = False
@@ -95,6 +101,7 @@ class Session:
         preload()
         with deferred_sigint():
             self.directory = private_directory(transport)
+            self._share_memory(jobs)
             fork = mp_context.get_start_method() == "fork"
             inherited = inherited_fds() if fork else set()
             for job in jobs:
@@ -123,15 +130,33 @@ class Session:
                 worker.send_address(bind(socket, transport, self.directory,
                                          worker.job.index, ports))
 
+    def _share_memory(self, jobs):
+        """Give the workers a shared memory prefix, and make the reader of
+        their segments; or warn once why large arrays go over the socket
+        instead."""
+        reason = shm.probe()
+        if reason is not None:
+            warnings.warn("pescador: {}; large arrays go over the socket "
+                          "instead, which is slower. Give the container "
+                          "more /dev/shm (e.g. docker --shm-size)".format(
+                              reason), shm.ShmFallbackWarning, stacklevel=5)
+            return
+        prefix = shm.run_prefix()
+        self.reader = shm.Reader(prefix)
+        for job in jobs:
+            job.shm_prefix = prefix
+
     def receive(self, index, names):
         """The next message of worker ``index``: (kind, payload), as
-        `pescador._zmq_wire._read` returns; `PescadorError` if the worker
-        exits without ending its stream."""
+        `pescador._zmq_wire._read` returns (arrays copied out of the
+        message and shared memory if ``copy``); `PescadorError` if the
+        worker exits without ending its stream."""
         socket, worker = self.sockets[index], self.workers[index]
         token = worker.job.token
         while True:
             try:
-                message = _read(socket, token=token, names=names)
+                message = _read(socket, copy=self.copy, token=token,
+                                names=names, reader=self.reader)
             except zmq.Again:  # timed out: RCVTIMEO
                 if worker.process.exitcode is not None \
                         and not socket.poll(_POLL_MS):
@@ -166,6 +191,8 @@ class Session:
             try:
                 self._stop_workers()
             finally:
+                if self.reader is not None:  # no worker left to add names
+                    self.reader.close()
                 if self.context is not None:
                     self.context.destroy(linger=0)
                 if self.directory is not None:

@@ -36,9 +36,15 @@ import zmq
 
 from ..core import Streamer
 from .._zmq_wire import _END, _encode, _error_frames
+from . import shm
 
 _POLL_MS = 200  # a blocked send re-checks the stop flag this often
 _WATCH_SECONDS = 0.5  # consumer polling period where pidfd is missing
+_MAX_IN_FLIGHT = 1024  # arrays in shared memory, whatever the hwm
+# Held while the worker puts an array in shared memory, so that no
+# segment is created after the watch thread's sweep (the consumer died):
+# the thread sweeps holding it, then ends the process.
+_SEGMENTS = _thread.allocate_lock()
 
 
 @dataclasses.dataclass
@@ -58,6 +64,7 @@ class Job:
     directory: Optional[str] = None  # the ipc folder, removed if orphaned
     address_reader: object = None  # set by WorkerProcess
     inherited_fds: Sequence[int] = ()  # what to close, under fork
+    shm_prefix: Optional[str] = None  # the run's shared memory, if usable
 
 
 def preload():
@@ -118,7 +125,8 @@ def _start(job):
     # A bare thread: threading.Thread.start() waits until it runs, which
     # costs milliseconds on a busy machine before the first item.
     _thread.start_new_thread(_watch_consumer,
-                             (job.consumer_pid, job.directory))
+                             (job.consumer_pid, job.directory, control,
+                              job.shm_prefix, job.index))
     # Under fork every worker starts from the consumer's global state;
     # without this, unseeded streams would replay it at every epoch.
     np.random.seed()
@@ -126,7 +134,8 @@ def _start(job):
     return control
 
 
-def _watch_consumer(pid, directory):
+def _watch_consumer(pid, directory, control=None, shm_prefix=None,
+                    index=0):
     """End the process soon after the consumer dies, whatever the main
     thread is doing, after removing what the consumer left behind.
 
@@ -151,6 +160,13 @@ def _watch_consumer(pid, directory):
             time.sleep(_WATCH_SECONDS)
     if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
+    if shm_prefix is not None:
+        # The consumer unlinks the segments it received; the others are
+        # ours to remove. Stopping makes a writer waiting for the dead
+        # consumer give up the lock (its `waiting` hook raises).
+        control.stop = True
+        if _SEGMENTS.acquire(timeout=1.0):
+            shm.sweep(shm.worker_prefix(shm_prefix, index))
     os._exit(1)
 
 
@@ -221,7 +237,31 @@ def _drain(fd):
         pass
 
 
-def _stream(socket, job, control, opened):
+def _writer(job, control):
+    """The shared memory writer of this worker, or None (the consumer
+    found shared memory unusable, and warned)."""
+    if job.shm_prefix is None:
+        return None
+
+    def waiting():
+        if control.stop:  # the consumer asks us to stop, or is dead
+            raise _Stop()
+
+    in_flight = min(2 * job.hwm, _MAX_IN_FLIGHT)
+    writer = shm.Writer(job.shm_prefix, worker=job.index,
+                        in_flight=in_flight, slots=in_flight + 4,
+                        waiting=waiting, warn=False)
+    put = writer.put
+
+    def locked_put(array, order=None):
+        with _SEGMENTS:
+            return put(array, order)
+
+    writer.put = locked_put
+    return writer
+
+
+def _stream(socket, job, control, opened, writer=None):
     """Send the items of the stream; return the end message.
 
     Runs interruptible: a stop request raises `_Stop` here (or in the
@@ -232,23 +272,28 @@ def _stream(socket, job, control, opened):
     source = _streamer(job).iterate()
     opened.append(source)
     items = source if job.max_iter is None else islice(source, job.max_iter)
-    names, token, copy = {}, job.token, job.copy
+    names, token = {}, job.token
+    in_flight = writer.in_flight if writer is not None else 0
     for item in items:
-        _push(socket, _encode(item, token, names), copy, control)
+        frames = _encode(item, token, names, writer, in_flight)
+        # Copied: the values sent are those at yield time, even if the
+        # generator changes its arrays afterwards (frames of 64 KB or
+        # less are copied by pyzmq anyway).
+        _push(socket, frames, True, control)
         if control.stop:  # a _Stop swallowed by a finalizer
             raise _Stop()
     control.interruptible = False
     return [_END + token]
 
 
-def _send(socket, job, control):
+def _send(socket, job, control, writer=None):
     """Stream the items, then close the user's iterator (not
     interruptible: its cleanup runs to the end); return the last message
     to send (end or error), or None if asked to stop."""
     opened = []
     try:
         try:
-            last = _stream(socket, job, control, opened)
+            last = _stream(socket, job, control, opened, writer)
         except _Stop:
             raise
         except BaseException as exc:
@@ -290,12 +335,13 @@ def _clean(context, socket):
 def run(job):
     """The worker process's main (the target of its ``Process``)."""
     control = _start(job)
-    context = socket = None
+    context = socket = writer = None
     try:
         control.interruptible = True
         context, socket = _connect(job)
         control.interruptible = False
-        last = _send(socket, job, control)
+        writer = _writer(job, control)
+        last = _send(socket, job, control, writer)
         if last is not None:
             _push(socket, last, True, control)
             _await_stop(control)
@@ -307,3 +353,6 @@ def run(job):
     finally:
         control.interruptible = False
         _clean(context, socket)
+        if writer is not None:  # after the consumer has read everything
+            with _SEGMENTS:
+                writer.close()
