@@ -7,6 +7,7 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 import inspect
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -69,7 +70,7 @@ def _check_weights(weights, n):
             problem = "negative"
         elif not values.any():
             problem = "all zero"
-    if problem:
+    if problem or values is None:     # (values is None only with a problem)
         raise PescadorError(
             "Invalid weights={!r} ({}): expected {} non-negative numbers, one"
             " per streamer, at least one positive".format(weights, problem, n))
@@ -244,6 +245,13 @@ class BaseMux(Streamer):
     >>> isinstance(mux, pescador.Streamer)
     True
     """
+
+    # Set on an activated copy only (see `_activate`): the seed of each
+    # seeded mux of the tree, the path of activation counts to this one,
+    # and how many times each child mux has been opened from it.
+    _seeds: Dict[int, int]
+    _path: Tuple[int, ...]
+    _opened: Dict[int, int]
 
     def __init__(self, streamers, random_state=None):
         self.streamers = self._prepare_streamers(streamers)

@@ -6,6 +6,7 @@ import inspect
 import weakref
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Any, Generator
 
 from .exceptions import PescadorError
 from .util import _is_int
@@ -33,6 +34,8 @@ class _Limited(islice):
     generator only through the islice, so the generator (and the Streamer's
     activation) ends as soon as the last item is taken.
     """
+
+    _generator: "weakref.ReferenceType[Generator[Any, None, None]]"
 
     def __new__(cls, generator, max_iter):
         limited = super().__new__(cls, generator, max_iter)
@@ -381,6 +384,8 @@ def streamable(gen_func):
     def make_streamer(*args, **kwargs):
         return Streamer(gen_func, *args, **kwargs)
 
-    make_streamer._pescador_streamable = gen_func
+    # Marks read back by Streamer (and pickling): plain function attributes,
+    # which mypy does not model.
+    make_streamer._pescador_streamable = gen_func  # type: ignore[attr-defined]
     gen_func._pescador_wrapper = make_streamer
     return make_streamer

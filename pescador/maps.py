@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
 from operator import itemgetter
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -22,6 +23,7 @@ __all__ = ["buffer_stream", "tuples", "keras_tuples", "cache"]
 # np.array stacks a list of same-shape arrays in C, much faster than
 # np.stack for small arrays; before numpy 1.24 it silently built an object
 # array from ragged input, so older versions use np.stack.
+_stack_new_axis: Callable[..., np.ndarray]
 if np.lib.NumpyVersion(np.__version__) >= "1.24.0":
     _stack_new_axis = np.array
 else:  # pragma: no cover
@@ -45,8 +47,9 @@ def _wrappable(func):
     as_generator.__qualname__ = func.__qualname__
     as_generator.__module__ = func.__module__
     as_generator.__doc__ = func.__doc__
+    # The marks `streamable` sets, read back by Streamer (and pickling).
     func._pescador_streamable = as_generator
-    as_generator._pescador_wrapper = func
+    as_generator._pescador_wrapper = func  # type: ignore[attr-defined]
     return func
 
 
@@ -220,7 +223,7 @@ def _join(values, key, start, axis):
         else:
             return np.concatenate(values, axis=axis)
     except (ValueError, TypeError) as exc:
-        reason = exc
+        reason: Optional[Exception] = exc
     else:
         reason = None
     shapes = Counter(map(_shape, values))

@@ -526,7 +526,7 @@ class ChainMux(BaseMux):
         streamers = (_as_streamer(s, i) for i, s in enumerate(source))
         if self._seen is None:
             return streamers
-        return (self._seen.append(s) or s for s in streamers)
+        return _remembered(streamers, self._seen)
 
     def _advance(self):
         """Open the next streamer that yields; False when the chain ends."""
@@ -546,6 +546,13 @@ class ChainMux(BaseMux):
     def _on_dry(self, k):
         self._close(k)
         return not self._advance()
+
+
+def _remembered(streamers, seen):
+    """Yield ``streamers``, appending each to ``seen`` first."""
+    for streamer in streamers:
+        seen.append(streamer)
+        yield streamer
 
 
 class Mux(StochasticMux):
