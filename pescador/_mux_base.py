@@ -5,6 +5,7 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 """
 
 import inspect
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
 from typing import Dict, Tuple
@@ -16,6 +17,9 @@ from .exceptions import PescadorError
 from .util import _is_number, get_rng
 
 __all__ = ["BaseMux"]
+
+# One logger for the whole mux family, under the name users know.
+_logger = logging.getLogger("pescador.mux")
 
 # Random numbers are drawn from numpy this many at a time, so that the
 # per-item loop never calls numpy.
@@ -108,6 +112,16 @@ def _activation_source(streamer, parent):
         # sees (args are shared, a function is not copied): skip the copy.
         return streamer.streamer(*streamer.args)
     return streamer._activate()._source()
+
+
+def _name(streamer):
+    """A short name of ``streamer`` for the log: never its arguments, which
+    may be large."""
+    if isinstance(streamer, BaseMux):
+        return repr(streamer)
+    source = streamer.streamer
+    return "{}({})".format(type(streamer).__name__, getattr(
+        source, "__qualname__", None) or type(source).__name__)
 
 
 def _children(streamer):
@@ -252,6 +266,9 @@ class BaseMux(Streamer):
     _seeds: Dict[int, int]
     _path: Tuple[int, ...]
     _opened: Dict[int, int]
+    # Whether to log activations (debug): read once per activation of the
+    # mux, so that a disabled log costs one attribute test per opened slot.
+    _debug = False
 
     def __init__(self, streamers, random_state=None):
         self.streamers = self._prepare_streamers(streamers)
@@ -343,7 +360,14 @@ class BaseMux(Streamer):
             break
         else:
             self._close(k)
+            if self._debug:
+                _logger.debug("%r: slot %d: %s yielded nothing", self, k,
+                              _name(streamer))
             return False
+        if self._debug:
+            _logger.debug("%r: slot %d: activated %s (budget %s)", self, k,
+                          _name(streamer),
+                          "unlimited" if budget is None else budget)
         if budget is not None:
             source = islice(source, budget - 1)
         self._nexts[k] = chain((first,), source).__next__
@@ -362,6 +386,10 @@ class BaseMux(Streamer):
     # -- the loop ----------------------------------------------------------
 
     def _source(self):
+        self._debug = _logger.isEnabledFor(logging.DEBUG)
+        if self._debug:
+            _logger.debug("%r: activation started (path %s)", self,
+                          getattr(self, "_path", ()))
         self._init_slots(0)
         try:
             self._start()
@@ -384,6 +412,8 @@ class BaseMux(Streamer):
         finally:
             for k in range(len(self._slots)):
                 self._close(k)
+            if self._debug:
+                _logger.debug("%r: activation closed", self)
 
     # -- the policy: the hooks a subclass defines ---------------------------
 

@@ -21,8 +21,8 @@ from itertools import accumulate, cycle, repeat
 import numpy as np
 
 from ._mux_base import (BaseMux, _as_streamer, _check_rate,
-                        _check_streamers, _check_weights, _weighted_indices,
-                        _BLOCK, _TRIES)
+                        _check_streamers, _check_weights, _logger, _name,
+                        _weighted_indices, _BLOCK, _TRIES)
 from .core import Streamer
 from .exceptions import PescadorError
 from .util import _check_choice, _check_positive_int
@@ -199,6 +199,9 @@ class StochasticMux(BaseMux):
     def _retire(self, i):
         self._pool[i] = 0.0
         self._draws = iter(())
+        if self._debug:
+            _logger.debug("%r: pruned streamers[%d], %s: it yielded nothing",
+                          self, i, _name(self.streamers[i]))
 
     def _draw(self):
         """A pool index, by weight, among those not busy or dry; or None."""
@@ -357,7 +360,7 @@ class ShuffledMux(BaseMux):
         self._live = self.weights.copy()
         for k in np.flatnonzero(self._live).tolist():
             if not self._open(k, self.streamers[k]):
-                self._live[k] = 0.0
+                self._drop(k)
 
     def _schedule(self):
         if not self._live.any():
@@ -367,8 +370,14 @@ class ShuffledMux(BaseMux):
     def _on_dry(self, k):
         if self._open(k, self.streamers[k]):
             return False
-        self._live[k] = 0.0
+        self._drop(k)
         return True
+
+    def _drop(self, k):
+        self._live[k] = 0.0
+        if self._debug:
+            _logger.debug("%r: pruned streamers[%d], %s: it yielded nothing",
+                          self, k, _name(self.streamers[k]))
 
 
 class RoundRobinMux(BaseMux):
