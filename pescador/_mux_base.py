@@ -8,13 +8,14 @@ import inspect
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
-from typing import Dict, Tuple
+from typing import (Any, Callable, Dict, Iterable as TypingIterable, List,
+                    Optional, Tuple)
 
 import numpy as np
 
 from .core import Streamer
 from .exceptions import PescadorError
-from .util import _is_number, get_rng
+from .util import RandomStateLike, _is_number, get_rng
 
 __all__ = ["BaseMux"]
 
@@ -269,8 +270,13 @@ class BaseMux(Streamer):
     # Whether to log activations (debug): read once per activation of the
     # mux, so that a disabled log costs one attribute test per opened slot.
     _debug = False
+    # The open slots: (streamer, its live iterator) or None; and the `next`
+    # of each (an empty slot's always raises StopIteration).
+    _slots: List[Optional[Tuple[Streamer, Iterator[Any]]]]
+    _nexts: List[Callable[[], Any]]
 
-    def __init__(self, streamers, random_state=None):
+    def __init__(self, streamers: TypingIterable[Any],
+                 random_state: RandomStateLike = None) -> None:
         self.streamers = self._prepare_streamers(streamers)
         self.random_state = random_state
         # As in pescador 2.0, an unseeded mux's rng is the numpy.random
@@ -279,11 +285,11 @@ class BaseMux(Streamer):
             random_state)
         super().__init__(self.streamers)
 
-    def _prepare_streamers(self, streamers):
+    def _prepare_streamers(self, streamers: Any) -> Any:
         """Validate ``streamers``; a hook for ChainMux's lazy sources."""
         return _check_streamers(streamers)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "{}(<{} streamers>)".format(
             type(self).__name__, len(self.streamers)
             if isinstance(self.streamers, list) else "lazy")
@@ -310,7 +316,7 @@ class BaseMux(Streamer):
 
     # -- activation: a shallow copy with its own generator -----------------
 
-    def _activate(self, parent=None):
+    def _activate(self, parent: Optional["BaseMux"] = None) -> "BaseMux":
         """The copy that one activation iterates.
 
         The copy shares the streamers, since a slot activates each afresh
@@ -344,11 +350,12 @@ class BaseMux(Streamer):
 
     # -- slots: one open activation of a child streamer each -------------
 
-    def _init_slots(self, n):
+    def _init_slots(self, n: int) -> None:
         self._slots = [None] * n
         self._nexts = [_DRY] * n
 
-    def _open(self, k, streamer, budget=None):
+    def _open(self, k: int, streamer: Streamer,
+              budget: Optional[int] = None) -> bool:
         """Activate ``streamer`` into slot ``k``, to give at most ``budget``
         items (``None``: all). Return False, leaving the slot empty, if it
         yields nothing."""
@@ -373,7 +380,7 @@ class BaseMux(Streamer):
         self._nexts[k] = chain((first,), source).__next__
         return True
 
-    def _close(self, k):
+    def _close(self, k: int) -> None:
         slot = self._slots[k]
         if slot is not None:
             self._slots[k] = None
@@ -417,7 +424,7 @@ class BaseMux(Streamer):
 
     # -- the policy: the hooks a subclass defines ---------------------------
 
-    def _start(self):
+    def _start(self) -> None:
         """Hook: open the first slots, on the activated copy.
 
         Call ``self._init_slots(n)``, then ``self._open(k, streamer,
@@ -427,7 +434,7 @@ class BaseMux(Streamer):
         """
         raise NotImplementedError
 
-    def _schedule(self):
+    def _schedule(self) -> Optional[TypingIterable[int]]:
         """Hook: an iterable of slot numbers to take the next items from, in
         order, or ``None`` when the mux is finished.
 
@@ -437,7 +444,7 @@ class BaseMux(Streamer):
         """
         raise NotImplementedError
 
-    def _on_dry(self, k):
+    def _on_dry(self, k: int) -> bool:
         """Hook: slot ``k`` has run dry (its streamer is exhausted or has
         spent its budget); the slot is still open.
 
