@@ -2,14 +2,14 @@
 
 import os
 import threading
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional
 
 import keras
 import numpy as np
 
 from ..core import Streamer
 from ..exceptions import PescadorError
-from ..maps import keras_tuples
+from ..maps import _Keys, keras_tuples
 
 __all__ = ["KerasPyDataset"]
 
@@ -92,8 +92,7 @@ class KerasPyDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, streamer: Any, num_batches: Optional[int] = None,
-                 inputs: Union[None, str, Sequence[str]] = None,
-                 outputs: Union[None, str, Sequence[str]] = None,
+                 inputs: _Keys = None, outputs: _Keys = None,
                  workers: int = 1, use_multiprocessing: bool = False,
                  max_queue_size: int = 10) -> None:
         super().__init__(workers=workers,
