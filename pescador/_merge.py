@@ -15,7 +15,8 @@ every worker has ended.
 from dataclasses import dataclass
 from itertools import cycle, islice
 from typing import (
-    Any, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar)
+    Any, Generator, Iterable, Iterator, List, Optional, Sequence, Tuple,
+    TypeVar)
 
 import numpy as np
 
@@ -53,7 +54,8 @@ class MergePlan:
     weights: Optional[Tuple[float, ...]]
     seed: Optional[int]
 
-    def merge(self, shares: Sequence[Iterable[T]]) -> Iterator[T]:
+    def merge(self, shares: Sequence[Iterable[T]]
+              ) -> Generator[T, None, None]:
         """`merge` the ``count`` ``shares`` by this plan.
 
         Examples
@@ -71,7 +73,7 @@ class MergePlan:
 
 def merge(shares: Sequence[Iterable[T]],
           weights: Optional[Sequence[float]] = None,
-          seed: Optional[int] = None) -> Iterator[T]:
+          seed: Optional[int] = None) -> Generator[T, None, None]:
     """Merge ``shares`` into one stream, pulling from one share at a time.
 
     - ``weights=None``: round-robin, one item from each share in turn,
@@ -124,7 +126,7 @@ def merge(shares: Sequence[Iterable[T]],
 
 
 def _merged(iterators: List[Iterator[T]], weights: Optional[List[float]],
-            seed: Optional[int]) -> Iterator[T]:
+            seed: Optional[int]) -> Generator[T, None, None]:
     try:
         if len(iterators) == 1:
             if weights is None or weights[0] > 0:

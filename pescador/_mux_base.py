@@ -5,16 +5,22 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 """
 
 import inspect
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
+from typing import (Any, Callable, Dict, Iterable as TypingIterable, List,
+                    Optional, Tuple)
 
 import numpy as np
 
 from .core import Streamer
 from .exceptions import PescadorError
-from .util import _is_number, get_rng
+from .util import RandomStateLike, _is_number, get_rng
 
 __all__ = ["BaseMux"]
+
+# One logger for the whole mux family, under the name users know.
+_logger = logging.getLogger("pescador.mux")
 
 # Random numbers are drawn from numpy this many at a time, so that the
 # per-item loop never calls numpy.
@@ -69,7 +75,7 @@ def _check_weights(weights, n):
             problem = "negative"
         elif not values.any():
             problem = "all zero"
-    if problem:
+    if problem or values is None:     # (values is None only with a problem)
         raise PescadorError(
             "Invalid weights={!r} ({}): expected {} non-negative numbers, one"
             " per streamer, at least one positive".format(weights, problem, n))
@@ -107,6 +113,16 @@ def _activation_source(streamer, parent):
         # sees (args are shared, a function is not copied): skip the copy.
         return streamer.streamer(*streamer.args)
     return streamer._activate()._source()
+
+
+def _name(streamer):
+    """A short name of ``streamer`` for the log: never its arguments, which
+    may be large."""
+    if isinstance(streamer, BaseMux):
+        return repr(streamer)
+    source = streamer.streamer
+    return "{}({})".format(type(streamer).__name__, getattr(
+        source, "__qualname__", None) or type(source).__name__)
 
 
 def _children(streamer):
@@ -245,7 +261,22 @@ class BaseMux(Streamer):
     True
     """
 
-    def __init__(self, streamers, random_state=None):
+    # Set on an activated copy only (see `_activate`): the seed of each
+    # seeded mux of the tree, the path of activation counts to this one,
+    # and how many times each child mux has been opened from it.
+    _seeds: Dict[int, int]
+    _path: Tuple[int, ...]
+    _opened: Dict[int, int]
+    # Whether to log activations (debug): read once per activation of the
+    # mux, so that a disabled log costs one attribute test per opened slot.
+    _debug = False
+    # The open slots: (streamer, its live iterator) or None; and the `next`
+    # of each (an empty slot's always raises StopIteration).
+    _slots: List[Optional[Tuple[Streamer, Iterator[Any]]]]
+    _nexts: List[Callable[[], Any]]
+
+    def __init__(self, streamers: TypingIterable[Any],
+                 random_state: RandomStateLike = None) -> None:
         self.streamers = self._prepare_streamers(streamers)
         self.random_state = random_state
         # As in pescador 2.0, an unseeded mux's rng is the numpy.random
@@ -254,11 +285,11 @@ class BaseMux(Streamer):
             random_state)
         super().__init__(self.streamers)
 
-    def _prepare_streamers(self, streamers):
+    def _prepare_streamers(self, streamers: Any) -> Any:
         """Validate ``streamers``; a hook for ChainMux's lazy sources."""
         return _check_streamers(streamers)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "{}(<{} streamers>)".format(
             type(self).__name__, len(self.streamers)
             if isinstance(self.streamers, list) else "lazy")
@@ -285,7 +316,7 @@ class BaseMux(Streamer):
 
     # -- activation: a shallow copy with its own generator -----------------
 
-    def _activate(self, parent=None):
+    def _activate(self, parent: Optional["BaseMux"] = None) -> "BaseMux":
         """The copy that one activation iterates.
 
         The copy shares the streamers, since a slot activates each afresh
@@ -319,11 +350,12 @@ class BaseMux(Streamer):
 
     # -- slots: one open activation of a child streamer each -------------
 
-    def _init_slots(self, n):
+    def _init_slots(self, n: int) -> None:
         self._slots = [None] * n
         self._nexts = [_DRY] * n
 
-    def _open(self, k, streamer, budget=None):
+    def _open(self, k: int, streamer: Streamer,
+              budget: Optional[int] = None) -> bool:
         """Activate ``streamer`` into slot ``k``, to give at most ``budget``
         items (``None``: all). Return False, leaving the slot empty, if it
         yields nothing."""
@@ -335,13 +367,20 @@ class BaseMux(Streamer):
             break
         else:
             self._close(k)
+            if self._debug:
+                _logger.debug("%r: slot %d: %s yielded nothing", self, k,
+                              _name(streamer))
             return False
+        if self._debug:
+            _logger.debug("%r: slot %d: activated %s (budget %s)", self, k,
+                          _name(streamer),
+                          "unlimited" if budget is None else budget)
         if budget is not None:
             source = islice(source, budget - 1)
         self._nexts[k] = chain((first,), source).__next__
         return True
 
-    def _close(self, k):
+    def _close(self, k: int) -> None:
         slot = self._slots[k]
         if slot is not None:
             self._slots[k] = None
@@ -354,6 +393,10 @@ class BaseMux(Streamer):
     # -- the loop ----------------------------------------------------------
 
     def _source(self):
+        self._debug = _logger.isEnabledFor(logging.DEBUG)
+        if self._debug:
+            _logger.debug("%r: activation started (path %s)", self,
+                          getattr(self, "_path", ()))
         self._init_slots(0)
         try:
             self._start()
@@ -376,10 +419,12 @@ class BaseMux(Streamer):
         finally:
             for k in range(len(self._slots)):
                 self._close(k)
+            if self._debug:
+                _logger.debug("%r: activation closed", self)
 
     # -- the policy: the hooks a subclass defines ---------------------------
 
-    def _start(self):
+    def _start(self) -> None:
         """Hook: open the first slots, on the activated copy.
 
         Call ``self._init_slots(n)``, then ``self._open(k, streamer,
@@ -389,7 +434,7 @@ class BaseMux(Streamer):
         """
         raise NotImplementedError
 
-    def _schedule(self):
+    def _schedule(self) -> Optional[TypingIterable[int]]:
         """Hook: an iterable of slot numbers to take the next items from, in
         order, or ``None`` when the mux is finished.
 
@@ -399,7 +444,7 @@ class BaseMux(Streamer):
         """
         raise NotImplementedError
 
-    def _on_dry(self, k):
+    def _on_dry(self, k: int) -> bool:
         """Hook: slot ``k`` has run dry (its streamer is exhausted or has
         spent its budget); the slot is still open.
 

@@ -6,6 +6,7 @@ import inspect
 import weakref
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Any, Callable, Generator, Literal, Optional, TypeVar
 
 from .exceptions import PescadorError
 from .util import _is_int
@@ -13,7 +14,8 @@ from .util import _is_int
 __all__ = ["Streamer", "streamable"]
 
 
-def check_max_iter(max_iter, name="max_iter"):
+def check_max_iter(max_iter: Optional[int],
+                   name: str = "max_iter") -> Optional[int]:
     """Return ``max_iter`` as an int (or None), or raise `PescadorError`."""
     if max_iter is None:
         return None
@@ -34,6 +36,8 @@ class _Limited(islice):
     activation) ends as soon as the last item is taken.
     """
 
+    _generator: "weakref.ReferenceType[Generator[Any, None, None]]"
+
     def __new__(cls, generator, max_iter):
         limited = super().__new__(cls, generator, max_iter)
         limited._generator = weakref.ref(generator)
@@ -51,6 +55,9 @@ def _describe(obj):
     if name is None:
         return "{!r} ({})".format(obj, type(obj).__name__)
     return "{} {}".format(type(obj).__name__, name)
+
+
+_S = TypeVar("_S", bound="Streamer")
 
 
 class Streamer:
@@ -130,10 +137,10 @@ class Streamer:
     ['a', 'b', 'c']
     """
 
-    #: The live iterator, on an activated copy only.
-    stream_ = None
+    #: The live iterator, on an activated copy only (None elsewhere).
+    stream_: Any = None
 
-    def __init__(self, streamer, *args, **kwargs):
+    def __init__(self, streamer: Any, *args: Any, **kwargs: Any) -> None:
         streamer = getattr(streamer, "_pescador_streamable", streamer)
         if not (inspect.isgeneratorfunction(streamer)
                 or isinstance(streamer, Iterable)):
@@ -154,21 +161,21 @@ class Streamer:
         self._activated_copy = False
 
     @property
-    def active_count_(self):
+    def active_count_(self) -> int:
         """The number of open activations: pescador 2.0's name of
         ``active``."""
         return self.active
 
     @active_count_.setter
-    def active_count_(self, value):
+    def active_count_(self, value: int) -> None:
         self.active = value
 
     @property
-    def is_activated_copy(self):
+    def is_activated_copy(self) -> bool:
         """True only on the copy returned by activation (``with s as c``)."""
         return self._activated_copy
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         parts = [getattr(self.streamer, "__qualname__", None)
                  or repr(self.streamer)]
         parts += [repr(arg) for arg in self.args]
@@ -177,13 +184,13 @@ class Streamer:
 
     # -- activation -------------------------------------------------------
 
-    def __enter__(self):
+    def __enter__(self: _S) -> _S:
         active = self._activate()
         active.stream_ = active._source()
         self.active += 1
         return active
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
         self.active -= 1
         return False
 
@@ -237,7 +244,7 @@ class Streamer:
 
     # -- iteration --------------------------------------------------------
 
-    def iterate(self, max_iter=None):
+    def iterate(self, max_iter: Optional[int] = None) -> Iterator[Any]:
         """Iterate over the items of the stream, once.
 
         Parameters
@@ -276,7 +283,7 @@ class Streamer:
         with self as active:
             yield from active.stream_
 
-    def cycle(self, max_iter=None):
+    def cycle(self, max_iter: Optional[int] = None) -> Iterator[Any]:
         """Iterate over the stream forever, restarting it when it ends.
 
         Parameters
@@ -316,7 +323,8 @@ class Streamer:
                 yield first
                 yield from source
 
-    def __call__(self, max_iter=None, cycle=False):
+    def __call__(self, max_iter: Optional[int] = None,
+                 cycle: bool = False) -> Iterator[Any]:
         """Iterate: ``cycle(max_iter)`` if ``cycle`` else ``iterate(max_iter)``.
 
         Examples
@@ -332,11 +340,11 @@ class Streamer:
             return self.cycle(max_iter=max_iter)
         return self.iterate(max_iter=max_iter)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return self.iterate()
 
 
-def streamable(gen_func):
+def streamable(gen_func: Callable[..., Any]) -> Callable[..., Streamer]:
     """Decorator: calling the generator function returns a `Streamer`.
 
     ``@streamable def gen(n): ...`` makes ``gen(5)`` return
@@ -378,9 +386,11 @@ def streamable(gen_func):
                 _describe(gen_func)))
 
     @functools.wraps(gen_func)
-    def make_streamer(*args, **kwargs):
+    def make_streamer(*args: Any, **kwargs: Any) -> Streamer:
         return Streamer(gen_func, *args, **kwargs)
 
-    make_streamer._pescador_streamable = gen_func
-    gen_func._pescador_wrapper = make_streamer
+    # Marks read back by Streamer (and pickling): plain function attributes,
+    # which mypy does not model.
+    make_streamer._pescador_streamable = gen_func  # type: ignore[attr-defined]
+    gen_func._pescador_wrapper = make_streamer  # type: ignore[attr-defined]
     return make_streamer

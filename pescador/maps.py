@@ -11,17 +11,25 @@ from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
 from operator import itemgetter
+from typing import (Any, Callable, Dict, Iterable, Iterator, Optional,
+                    Sequence, Tuple, TypeVar, Union)
 
 import numpy as np
 
 from .exceptions import DataError, PescadorError
-from .util import _check_positive_int, _is_int, _is_number, get_rng
+from .util import (RandomStateLike, _check_positive_int, _is_int, _is_number,
+                   get_rng)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: The ``inputs``/``outputs`` of `keras_tuples`: a key, or keys.
+_Keys = Union[None, str, Sequence[str]]
 
 __all__ = ["buffer_stream", "tuples", "keras_tuples", "cache"]
 
 # np.array stacks a list of same-shape arrays in C, much faster than
 # np.stack for small arrays; before numpy 1.24 it silently built an object
 # array from ragged input, so older versions use np.stack.
+_stack_new_axis: Callable[..., np.ndarray]
 if np.lib.NumpyVersion(np.__version__) >= "1.24.0":
     _stack_new_axis = np.array
 else:  # pragma: no cover
@@ -31,7 +39,7 @@ else:  # pragma: no cover
 _CACHE_BLOCK = 256
 
 
-def _wrappable(func):
+def _wrappable(func: _F) -> _F:
     """Let ``Streamer(func, *args)`` work for a map ``func``.
 
     The maps are plain functions (so that they can check their arguments at
@@ -45,8 +53,9 @@ def _wrappable(func):
     as_generator.__qualname__ = func.__qualname__
     as_generator.__module__ = func.__module__
     as_generator.__doc__ = func.__doc__
-    func._pescador_streamable = as_generator
-    as_generator._pescador_wrapper = func
+    # The marks `streamable` sets, read back by Streamer (and pickling).
+    func._pescador_streamable = as_generator  # type: ignore[attr-defined]
+    as_generator._pescador_wrapper = func  # type: ignore[attr-defined]
     return func
 
 
@@ -76,7 +85,9 @@ def _missing_key(item, key, index, func):
 # -- buffer_stream --------------------------------------------------------
 
 @_wrappable
-def buffer_stream(stream, buffer_size, partial=False, axis=None):
+def buffer_stream(stream: Iterable[Any], buffer_size: int,
+                  partial: bool = False,
+                  axis: Optional[int] = None) -> Iterator[Dict[Any, Any]]:
     """Group the items of a stream into batches.
 
     Every ``buffer_size`` items (dicts of arrays with the same keys) become
@@ -220,7 +231,7 @@ def _join(values, key, start, axis):
         else:
             return np.concatenate(values, axis=axis)
     except (ValueError, TypeError) as exc:
-        reason = exc
+        reason: Optional[Exception] = exc
     else:
         reason = None
     shapes = Counter(map(_shape, values))
@@ -246,7 +257,7 @@ def _shape(value):
 # -- tuples and keras_tuples ---------------------------------------------
 
 @_wrappable
-def tuples(stream, *keys):
+def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     """Turn each dict item into a tuple of its values for ``keys``.
 
     Parameters
@@ -314,7 +325,8 @@ def _map_items(items, name, func):
 
 
 @_wrappable
-def keras_tuples(stream, inputs=None, outputs=None):
+def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
+                 outputs: _Keys = None) -> Iterator[Tuple[Any, Any]]:
     """Turn each dict item into an ``(inputs, outputs)`` pair, as Keras
     expects.
 
@@ -386,7 +398,8 @@ def keras_tuples(stream, inputs=None, outputs=None):
 # -- cache ----------------------------------------------------------------
 
 @_wrappable
-def cache(stream, n_cache, prob=0.5, random_state=None):
+def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
+          random_state: RandomStateLike = None) -> Iterator[Any]:
     """Reuse items from a small cache to stretch a slow stream.
 
     The first ``n_cache`` items pass through in order and fill the cache.

@@ -17,15 +17,17 @@ import warnings
 from bisect import bisect_right
 from collections.abc import Iterator
 from itertools import accumulate, cycle, repeat
+from typing import Any, Iterable, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._mux_base import (BaseMux, _as_streamer, _check_rate,
-                        _check_streamers, _check_weights, _weighted_indices,
-                        _BLOCK, _TRIES)
+                        _check_streamers, _check_weights, _logger, _name,
+                        _weighted_indices, _BLOCK, _TRIES)
 from .core import Streamer
 from .exceptions import PescadorError
-from .util import _check_choice, _check_positive_int
+from .util import RandomStateLike, _check_choice, _check_positive_int
 
 __all__ = ["BaseMux", "StochasticMux", "ShuffledMux", "RoundRobinMux",
            "ChainMux", "Mux"]
@@ -121,9 +123,12 @@ class StochasticMux(BaseMux):
     'xzzzyyzzyyzyxxzxxyyxzzzzxzxxxz'
     """
 
-    def __init__(self, streamers, n_active, rate, weights=None,
-                 mode="with_replacement", prune_empty_streams=True,
-                 random_state=None, dist=None):
+    def __init__(self, streamers: Iterable[Any], n_active: int,
+                 rate: Optional[float], weights: Optional[ArrayLike] = None,
+                 mode: str = "with_replacement",
+                 prune_empty_streams: bool = True,
+                 random_state: RandomStateLike = None,
+                 dist: Optional[str] = None) -> None:
         super().__init__(streamers, random_state)
         self.n_active = _check_n_active(n_active)
         self.rate = _check_rate(rate)
@@ -199,6 +204,9 @@ class StochasticMux(BaseMux):
     def _retire(self, i):
         self._pool[i] = 0.0
         self._draws = iter(())
+        if self._debug:
+            _logger.debug("%r: pruned streamers[%d], %s: it yielded nothing",
+                          self, i, _name(self.streamers[i]))
 
     def _draw(self):
         """A pool index, by weight, among those not busy or dry; or None."""
@@ -348,7 +356,9 @@ class ShuffledMux(BaseMux):
     ('xabyabzabxay', 'abaxyzbxyaba')
     """
 
-    def __init__(self, streamers, weights=None, random_state=None):
+    def __init__(self, streamers: Iterable[Any],
+                 weights: Optional[ArrayLike] = None,
+                 random_state: RandomStateLike = None) -> None:
         super().__init__(streamers, random_state)
         self.weights = _check_weights(weights, len(self.streamers))
 
@@ -357,7 +367,7 @@ class ShuffledMux(BaseMux):
         self._live = self.weights.copy()
         for k in np.flatnonzero(self._live).tolist():
             if not self._open(k, self.streamers[k]):
-                self._live[k] = 0.0
+                self._drop(k)
 
     def _schedule(self):
         if not self._live.any():
@@ -367,8 +377,14 @@ class ShuffledMux(BaseMux):
     def _on_dry(self, k):
         if self._open(k, self.streamers[k]):
             return False
-        self._live[k] = 0.0
+        self._drop(k)
         return True
+
+    def _drop(self, k):
+        self._live[k] = 0.0
+        if self._debug:
+            _logger.debug("%r: pruned streamers[%d], %s: it yielded nothing",
+                          self, k, _name(self.streamers[k]))
 
 
 class RoundRobinMux(BaseMux):
@@ -407,7 +423,8 @@ class RoundRobinMux(BaseMux):
     'aecbfdceadfbacebdf'
     """
 
-    def __init__(self, streamers, mode="exhaustive", random_state=None):
+    def __init__(self, streamers: Iterable[Any], mode: str = "exhaustive",
+                 random_state: RandomStateLike = None) -> None:
         super().__init__(streamers, random_state)
         self.mode = _check_choice(
             "mode", mode, ("exhaustive", "cycle", "permuted_cycle"))
@@ -494,7 +511,8 @@ class ChainMux(BaseMux):
     ('hiyo', 'hiyo')
     """
 
-    def __init__(self, streamers, mode="exhaustive", random_state=None):
+    def __init__(self, streamers: Any, mode: str = "exhaustive",
+                 random_state: RandomStateLike = None) -> None:
         super().__init__(streamers, random_state)
         self.mode = _check_choice("mode", mode, ("exhaustive", "cycle"))
 
@@ -526,7 +544,7 @@ class ChainMux(BaseMux):
         streamers = (_as_streamer(s, i) for i, s in enumerate(source))
         if self._seen is None:
             return streamers
-        return (self._seen.append(s) or s for s in streamers)
+        return _remembered(streamers, self._seen)
 
     def _advance(self):
         """Open the next streamer that yields; False when the chain ends."""
@@ -546,6 +564,13 @@ class ChainMux(BaseMux):
     def _on_dry(self, k):
         self._close(k)
         return not self._advance()
+
+
+def _remembered(streamers, seen):
+    """Yield ``streamers``, appending each to ``seen`` first."""
+    for streamer in streamers:
+        seen.append(streamer)
+        yield streamer
 
 
 class Mux(StochasticMux):
@@ -584,9 +609,12 @@ class Mux(StochasticMux):
     ['a', 'b', 'c', 'd']
     """
 
-    def __init__(self, streamers, k, rate=256.0, weights=None,
-                 with_replacement=True, prune_empty_streams=True,
-                 revive=False, random_state=None):
+    def __init__(self, streamers: Iterable[Any], k: int,
+                 rate: Optional[float] = 256.0,
+                 weights: Optional[ArrayLike] = None,
+                 with_replacement: bool = True,
+                 prune_empty_streams: bool = True, revive: bool = False,
+                 random_state: RandomStateLike = None) -> None:
         warnings.warn(
             "pescador.Mux is deprecated since 2.0 and will be removed in 3.0;"
             " use StochasticMux(streamers, n_active=k, rate, mode=...)",

@@ -4,6 +4,7 @@ lengths, and the deprecation machinery."""
 import functools
 import numbers
 import warnings
+from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 
@@ -18,6 +19,12 @@ __all__ = [
     "moved",
     "deprecated",
 ]
+
+#: What a ``random_state`` parameter accepts.
+RandomStateLike = Union[None, int, np.random.RandomState, np.random.Generator]
+#: A random number generator as pescador uses them.
+Rng = Union[np.random.RandomState, np.random.Generator]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _is_int(value):
@@ -50,7 +57,7 @@ def _check_positive_int(value, name, func=None):
     return int(value)
 
 
-def get_rng(random_state):
+def get_rng(random_state: RandomStateLike) -> Rng:
     """Turn a ``random_state`` argument into a random number generator.
 
     Parameters
@@ -95,7 +102,7 @@ def get_rng(random_state):
             random_state, type(random_state).__name__))
 
 
-def derive_rng(rng):
+def derive_rng(rng: Rng) -> Rng:
     """Draw a fresh, independent generator of the same kind from ``rng``.
 
     This advances ``rng`` by one draw, so successive calls give different
@@ -130,7 +137,7 @@ def derive_rng(rng):
     return np.random.RandomState(int(rng.randint(2**32, dtype=np.uint64)))
 
 
-def batch_length(batch):
+def batch_length(batch: Any) -> int:
     """The common length of the arrays in a batch (a dict of arrays).
 
     Parameters
@@ -195,12 +202,12 @@ class Deprecated:
     <DEPRECATED parameter>
     """
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<DEPRECATED parameter>"
 
 
-def rename_kw(old_name, old_value, new_name, new_value,
-              version_deprecated, version_removed):
+def rename_kw(old_name: str, old_value: Any, new_name: str, new_value: Any,
+              version_deprecated: str, version_removed: str) -> Any:
     """Handle a renamed keyword argument.
 
     Parameters
@@ -243,7 +250,8 @@ def rename_kw(old_name, old_value, new_name, new_value,
     return old_value
 
 
-def moved(moved_from, version, version_removed):
+def moved(moved_from: str, version: str,
+          version_removed: str) -> Callable[[_F], _F]:
     """Decorator for a function that moved to a new place.
 
     Calling the decorated function warns that the old name ``moved_from``
@@ -285,7 +293,8 @@ def moved(moved_from, version, version_removed):
     return decorator
 
 
-def deprecated(version, version_removed):
+def deprecated(version: str,
+               version_removed: str) -> Callable[[_F], _F]:
     """Decorator for a deprecated function.
 
     Calling the decorated function warns that it is deprecated, then calls

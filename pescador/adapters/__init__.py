@@ -34,6 +34,8 @@ Examples
 """
 
 import importlib
+from types import ModuleType
+from typing import Any, List
 
 from ..split import shard
 
@@ -51,7 +53,8 @@ _LAZY = {
 }
 
 
-def require(module, extra, framework, name):
+def require(module: str, extra: str, framework: str,
+            name: str) -> ModuleType:
     """Import ``module``, or raise an `ImportError` naming the extra.
 
     Parameters
@@ -98,7 +101,7 @@ in pescador's source folder
             name=module) from error
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(
             "module {!r} has no attribute {!r}".format(__name__, name))
@@ -107,5 +110,5 @@ def __getattr__(name):
     return getattr(importlib.import_module("." + private, __name__), name)
 
 
-def __dir__():
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))

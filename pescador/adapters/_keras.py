@@ -2,13 +2,14 @@
 
 import os
 import threading
+from typing import Any, Optional
 
 import keras
 import numpy as np
 
 from ..core import Streamer
 from ..exceptions import PescadorError
-from ..maps import keras_tuples
+from ..maps import _Keys, keras_tuples
 
 __all__ = ["KerasPyDataset"]
 
@@ -90,9 +91,10 @@ class KerasPyDataset(keras.utils.PyDataset):
     2
     """
 
-    def __init__(self, streamer, num_batches=None, inputs=None,
-                 outputs=None, workers=1, use_multiprocessing=False,
-                 max_queue_size=10):
+    def __init__(self, streamer: Any, num_batches: Optional[int] = None,
+                 inputs: _Keys = None, outputs: _Keys = None,
+                 workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10) -> None:
         super().__init__(workers=workers,
                          use_multiprocessing=use_multiprocessing,
                          max_queue_size=max_queue_size)
@@ -117,17 +119,17 @@ class KerasPyDataset(keras.utils.PyDataset):
         self._batches = None
 
     @property
-    def num_batches(self):
+    def num_batches(self) -> Optional[int]:
         """Batches per epoch, or ``None`` for an infinite dataset."""
         return self._num_batches
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self._num_batches is None:
             raise TypeError("KerasPyDataset(num_batches=None) is infinite "
                             "and has no len()")
         return self._num_batches
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Any:
         if self._pid != os.getpid():
             # A fresh worker process (a fork copies the parent's RNG state
             # and possibly a held lock): start over with a new seed.

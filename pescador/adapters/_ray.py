@@ -18,7 +18,7 @@ off to keep state warm across epochs.
 import random
 import re
 from itertools import islice
-from typing import Any, Dict, Generator, Iterator, List, Optional, cast
+from typing import Any, Dict, Generator, Iterator, List, Optional
 
 import numpy as np
 import ray
@@ -321,10 +321,9 @@ class RayStreamer(Streamer):
                 generators.append(task.remote(share))
             items: Generator[Any, None, None]
             if self.ordered:
-                # `merge` returns a generator (it closes the receivers).
-                items = cast(Generator[Any, None, None], plan.merge([
+                items = plan.merge([
                     _receive(generator, index, count, self.timeout)
-                    for index, generator in enumerate(generators)]))
+                    for index, generator in enumerate(generators)])
             else:
                 items = _first_ready(generators, self.timeout)
             try:

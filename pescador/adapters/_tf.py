@@ -1,5 +1,7 @@
 """tf.data: a ``tf.data.Dataset`` built from a `Streamer` or mux."""
 
+from typing import Any, Optional
+
 import numpy as np
 import tensorflow as tf
 
@@ -9,7 +11,9 @@ from ..exceptions import DataError, PescadorError
 __all__ = ["tf_dataset", "infer_signature"]
 
 
-def tf_dataset(streamer, output_signature=None, max_iter=None, cycle=False):
+def tf_dataset(streamer: Any, output_signature: Any = None,
+               max_iter: Optional[int] = None,
+               cycle: bool = False) -> "tf.data.Dataset":
     """A ``tf.data.Dataset`` over the items of a stream.
 
     Built with ``tf.data.Dataset.from_generator``: each iteration of the
@@ -79,7 +83,7 @@ def tf_dataset(streamer, output_signature=None, max_iter=None, cycle=False):
                                           output_signature=output_signature)
 
 
-def infer_signature(item):
+def infer_signature(item: Any) -> Any:
     """The ``tf.TensorSpec`` structure matching one item of a stream.
 
     Each array gets its dtype and its shape with the first dimension left

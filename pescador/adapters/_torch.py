@@ -1,6 +1,8 @@
 """PyTorch: an ``IterableDataset`` over a `Streamer` or mux."""
 
 
+from typing import Any, Iterator, Optional
+
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -93,8 +95,9 @@ class TorchDataset(IterableDataset):
     torch.float32
     """
 
-    def __init__(self, streamer, max_iter=None, cycle=False, rank=None,
-                 world_size=None):
+    def __init__(self, streamer: Any, max_iter: Optional[int] = None,
+                 cycle: bool = False, rank: Optional[int] = None,
+                 world_size: Optional[int] = None) -> None:
         super().__init__()
         if not isinstance(streamer, Streamer):
             streamer = Streamer(streamer)
@@ -112,7 +115,7 @@ class TorchDataset(IterableDataset):
                 "world_size={}: some ranks would get none".format(
                     size, self.world_size))
 
-    def __len__(self):
+    def __len__(self) -> int:
         """``max_iter``: the items of an epoch on this rank, all workers
         together (so ``DataLoader``, tqdm and Lightning show totals).
 
@@ -135,7 +138,7 @@ class TorchDataset(IterableDataset):
                 "stream is unknown until it ends; give max_iter")
         return self.max_iter
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Set the epoch that seeds the next iteration's shares.
 
         Parameters
@@ -158,7 +161,7 @@ class TorchDataset(IterableDataset):
         """
         self.epoch = check_epoch(epoch, "TorchDataset.set_epoch")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         index = self.rank * workers + worker
@@ -186,7 +189,7 @@ def _check_rank(rank, world_size):
     return int(rank), int(world_size)
 
 
-def to_tensors(item, where="item"):
+def to_tensors(item: Any, where: str = "item") -> Any:
     """Turn every numpy array in ``item`` into a tensor sharing its memory.
 
     Read-only arrays and arrays with negative strides are copied, since a
