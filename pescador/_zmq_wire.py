@@ -28,6 +28,7 @@ port can inject nothing, and nothing it sends is unpickled).
 """
 
 import json
+import logging
 import pickle
 import traceback
 import warnings
@@ -54,9 +55,10 @@ _MAX_NAMES = 256
 _ALIGN = 16  # the largest alignment of a numpy dtype (long double)
 _SMALL_BYTES = 1 << 16  # below this, one frame beats zero-copy frames
 _CACHE_SIZE = 256
+_logger = logging.getLogger("pescador.zmq_stream")
 
-_send_cache = {}
-_recv_cache = {}
+_send_cache: dict = {}
+_recv_cache: dict = {}
 
 
 class RemoteTraceback(PescadorError):
@@ -189,7 +191,7 @@ def _encode(data, token=_NO_TOKEN, names=None, writer=None, in_flight=0):
             buffer, order = _buffer(_checked(key, value))
         signature.append((key, value.dtype, value.shape, order))
         buffers.append(buffer)
-    signature = tuple(signature)
+    signature = tuple(signature)  # type: ignore[assignment]
     body, size, nbytes, pads = _send_layout(signature)
     if writer is not None and nbytes >= THRESHOLD:
         frames = _encode_shared(data, token, names, writer, in_flight)
@@ -246,8 +248,8 @@ def _encode_shared(data, token, names, writer, in_flight):
             frames.append(buffer)
         signature.append((key, value.dtype, value.shape, order))
         descriptors.append(descriptor)
-    signature = tuple(signature)
-    descriptors = b"".join(descriptors)
+    signature = tuple(signature)  # type: ignore[assignment]
+    descriptors = b"".join(descriptors)  # type: ignore[assignment]
     name = names.get(signature)
     if name is not None:
         return [_MEMORY + token + name + descriptors] + frames
@@ -356,6 +358,8 @@ def _decode_shared(body, descriptors, frames, copy, reader):
                                                                 key))
         if nbytes >= THRESHOLD and not reader.fell_back:
             reader.fell_back = True
+            _logger.warning("a worker found shared memory full: its large "
+                            "arrays go over the socket instead")
             warnings.warn(
                 "pescador: a ZMQStreamer worker found shared memory full; "
                 "its large arrays go over the socket instead, which is "

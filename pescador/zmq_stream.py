@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import pickle
+from typing import List
 import time
 from itertools import islice
 
@@ -297,6 +298,7 @@ class ZMQStreamer(Streamer):
                 yield from _received(session, 0)
                 return
             if self.ordered:
+                assert plan is not None  # count > 1
                 items = plan.merge([_received(session, index)
                                     for index in range(count)])
             else:
@@ -313,7 +315,8 @@ class ZMQStreamer(Streamer):
 def _received(session, index):
     """Worker ``index``'s items, in order; its error raised (a receiver
     for `pescador._merge`)."""
-    names, receive = {}, session.receive
+    names: dict = {}
+    receive = session.receive
     while True:
         kind, item = receive(index, names)
         if kind == _DATA:
@@ -329,7 +332,7 @@ def _first_ready(session, count):
     until every worker has sent its end."""
     sockets = session.sockets
     workers = session.workers
-    names = [{} for _ in range(count)]
+    names: List[dict] = [{} for _ in range(count)]
     poller = zmq.Poller()
     for socket in sockets:
         poller.register(socket, zmq.POLLIN)

@@ -221,7 +221,8 @@ def doc_pages():
     """Every page of the docs, as paths relative to docs/ (not the built
     or generated ones)."""
     return sorted(str(path.relative_to(DOCS)) for path in DOCS.rglob("*.rst")
-                  if not any(part.startswith("_") or part == "auto_examples"
+                  if not any(part.startswith("_")
+                             or part in ("auto_examples", "gen_modules")
                              for part in path.relative_to(DOCS).parts))
 
 

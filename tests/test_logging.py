@@ -77,3 +77,40 @@ def test_disabled_debug_emits_no_record(caplog):
                                  random_state=0)
     assert len(list(mux(max_iter=100))) == 100
     assert caplog.records == []
+
+
+ZMQ_LOGGER = "pescador.zmq_stream"
+
+
+def test_workers_log_their_start_stop_and_exit_code(caplog):
+    import numpy as np
+    caplog.set_level(logging.DEBUG, logger="pescador")
+    items = [{"x": np.arange(3) + i} for i in range(6)]
+    mux = pescador.ChainMux([pescador.Streamer(items[:3]),
+                             pescador.Streamer(items[3:])])
+    stream = pescador.ZMQStreamer(mux, n_workers=2)
+    assert len(list(stream)) == 6
+    messages = [r.getMessage() for r in caplog.records
+                if r.name == ZMQ_LOGGER]
+    started = [m for m in messages if " started: pid " in m]
+    exited = [m for m in messages if m.endswith("exited with 0")]
+    assert len(started) == 2 and len(exited) == 2, messages
+    assert all(r.levelno == logging.DEBUG for r in caplog.records
+               if r.name == ZMQ_LOGGER)
+
+
+def test_the_shared_memory_fallback_is_logged_as_a_warning(caplog,
+                                                           monkeypatch):
+    import warnings
+
+    import numpy as np
+    monkeypatch.setenv("PESCADOR_SHM_BYTES", "1000")
+    caplog.set_level(logging.WARNING, logger="pescador")
+    stream = pescador.ZMQStreamer(
+        pescador.Streamer([{"x": np.ones(1 << 16)}] * 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(list(stream)) == 2
+    fallbacks = [r for r in caplog.records if r.name == ZMQ_LOGGER
+                 and "over the socket" in r.getMessage()]
+    assert len(fallbacks) == 1 and fallbacks[0].levelno == logging.WARNING

@@ -56,7 +56,8 @@ def bind(socket, transport, directory, index, ports):
     min_port, max_port, max_tries = ports
     count = max_port - min_port + 1
     if count <= max_tries:
-        candidates = random.sample(range(min_port, max_port + 1), count)
+        candidates = iter(
+            random.sample(range(min_port, max_port + 1), count))
     else:
         candidates = (random.randint(min_port, max_port)
                       for _ in range(max_tries))

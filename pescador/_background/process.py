@@ -10,6 +10,7 @@ through a pipe once bound (`send_address`).
 """
 
 import contextlib
+import logging
 import signal
 import time
 
@@ -18,6 +19,7 @@ from . import worker
 from .interrupts import ignored_sigint
 
 _KILL_WAIT = 5.0  # seconds to reap a worker after SIGKILL
+_logger = logging.getLogger("pescador.zmq_stream")
 
 
 def exit_description(code):
@@ -73,6 +75,8 @@ class WorkerProcess:
         finally:
             # The worker holds its own copy of the reading end now.
             self.job.address_reader.close()
+        _logger.debug("worker %d started: pid %s (%s)", self.job.index,
+                      self.process.pid, self.start_method)
 
     def send_address(self, address):
         self.address_writer.send_bytes(address.encode())
@@ -89,6 +93,8 @@ class WorkerProcess:
     def request_stop(self):
         """Ask the worker to stop (SIGTERM: its ``finally`` blocks run)."""
         if self.started and self.process.exitcode is None:
+            _logger.debug("worker pid %s: asked to stop (SIGTERM)",
+                          self.process.pid)
             try:
                 self.process.terminate()
             except OSError:  # already gone
@@ -103,8 +109,12 @@ class WorkerProcess:
             else:
                 self.process.join(max(0.0, deadline - time.monotonic()))
             if self.process.exitcode is None:
+                _logger.debug("worker pid %s: still running at the deadline,"
+                              " killed (SIGKILL)", self.process.pid)
                 self.process.kill()
                 self.process.join(_KILL_WAIT)
+            _logger.debug("worker pid %s exited with %s", self.process.pid,
+                          exit_description(self.process.exitcode))
 
     def close(self):
         """Release the pipe and the process's sentinel (once reaped)."""

@@ -17,6 +17,7 @@ terminating a context whose socket is still open (which blocks forever).
 """
 
 import atexit
+import logging
 import multiprocessing.util  # noqa: F401 (its exit handler before ours)
 import os
 import shutil
@@ -33,7 +34,8 @@ from .process import WorkerProcess
 from . import shm
 
 _POLL_MS = 100  # how often a waiting consumer checks its workers
-_OPEN = set()
+_logger = logging.getLogger("pescador.zmq_stream")
+_OPEN: "set[Session]" = set()
 
 
 def _fd_dir():
@@ -136,6 +138,8 @@ class Session:
         instead."""
         reason = shm.probe()
         if reason is not None:
+            _logger.warning("%s: large arrays go over the socket instead",
+                            reason)
             warnings.warn("pescador: {}; large arrays go over the socket "
                           "instead, which is slower. Give the container "
                           "more /dev/shm (e.g. docker --shm-size)".format(

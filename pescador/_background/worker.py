@@ -257,7 +257,7 @@ def _writer(job, control):
         with _SEGMENTS:
             return put(array, order)
 
-    writer.put = locked_put
+    writer.put = locked_put  # type: ignore[method-assign]
     return writer
 
 
@@ -272,7 +272,8 @@ def _stream(socket, job, control, opened, writer=None):
     source = _streamer(job).iterate()
     opened.append(source)
     items = source if job.max_iter is None else islice(source, job.max_iter)
-    names, token = {}, job.token
+    names: dict = {}
+    token = job.token
     in_flight = writer.in_flight if writer is not None else 0
     for item in items:
         frames = _encode(item, token, names, writer, in_flight)
@@ -290,7 +291,7 @@ def _send(socket, job, control, writer=None):
     """Stream the items, then close the user's iterator (not
     interruptible: its cleanup runs to the end); return the last message
     to send (end or error), or None if asked to stop."""
-    opened = []
+    opened: list = []
     try:
         try:
             last = _stream(socket, job, control, opened, writer)
