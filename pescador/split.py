@@ -10,7 +10,7 @@ import copy
 import inspect
 import warnings
 from collections.abc import Sequence
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import numpy as np
 
@@ -164,6 +164,45 @@ def merge_plan(streamer: Streamer, count: int, epoch: int = 0) -> MergePlan:
     return MergePlan(
         count, tuple(float(weights[i::count].sum()) for i in range(count)),
         _derive_seed(outer.random_state, _MERGE, 0, epoch))
+
+
+class EpochStreamer(Streamer):
+    """The base of the parallel executors (`ZMQStreamer`, `RayStreamer`):
+    each activation runs the shares at the current ``epoch`` and counts it
+    up on the original, so epochs differ, and a deep copy made before
+    iterating replays them. A subclass sets ``self.epoch = 0`` and defines
+    ``_source(max_iter)``, which may stop its shares at ``max_iter``.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> from pescador.split import EpochStreamer
+    >>> class Epochs(EpochStreamer):
+    ...     def __init__(self, streamer):
+    ...         super().__init__(streamer)
+    ...         self.epoch = 0
+    ...     def _source(self, max_iter=None):
+    ...         yield from shard(self.streamer, 0, 1, epoch=self.epoch)
+    >>> stream = Epochs(pescador.ShuffledMux(['ab', 'cd'], random_state=0))
+    >>> first, second = list(stream(max_iter=6)), list(stream(max_iter=6))
+    >>> first != second, stream.epoch
+    (True, 2)
+    """
+
+    epoch: int
+
+    def _activate(self) -> "EpochStreamer":
+        active = super()._activate()  # a deep copy: it keeps this epoch
+        self.epoch += 1
+        return active
+
+    def _iterate(self, max_iter: Optional[int]) -> Iterator[Any]:
+        with self as active:
+            yield from active._source(max_iter)
+
+    def _source(self, max_iter: Optional[int] = None) -> Iterator[Any]:
+        """The items of this activation: the shares at ``self.epoch``."""
+        raise NotImplementedError
 
 
 def check_epoch(epoch: int, name: str) -> int:

@@ -27,9 +27,8 @@ from ._background.worker import Job
 from ._zmq_wire import RemoteTraceback  # noqa: F401 (importable here)
 from ._zmq_wire import (_DATA, _ERROR, _TOKEN_SIZE, zmq_recv_data,
                         zmq_send_data)
-from .core import Streamer
 from .exceptions import PescadorError
-from .split import merge_plan
+from .split import EpochStreamer, merge_plan
 from .util import _check_choice, _is_int, _is_number
 
 __all__ = ["ZMQStreamer", "zmq_send_data", "zmq_recv_data"]
@@ -59,7 +58,7 @@ def _check_timeout(timeout):
         "number of seconds in [0, {}]".format(timeout, _MAX_TIMEOUT))
 
 
-class ZMQStreamer(Streamer):
+class ZMQStreamer(EpochStreamer):
     """A Streamer that runs another streamer in background processes.
 
     Each iteration starts fresh worker processes (one by default) that
@@ -128,6 +127,13 @@ class ZMQStreamer(Streamer):
         ``n_workers``, whatever the timing, and each streamer's long-run
         share is its weight. False: yield whichever item arrives first
         (faster when the workers' speeds vary; not reproducible).
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch the next iteration runs: each iteration (and each restart
+        of `cycle`) uses the current one and counts it up, so seeded epochs
+        differ; a ``copy.deepcopy`` made before iterating replays them.
 
     Raises
     ------
@@ -242,19 +248,7 @@ class ZMQStreamer(Streamer):
                                 "False".format(ordered))
         self.ordered = bool(ordered)
 
-        self._epoch = 0
-
-    def _activate(self):
-        # Each iteration is a new epoch; the counter lives on the original
-        # (a deep copy copies it, and so replays the same epochs).
-        active = super()._activate()
-        active._epoch = self._epoch
-        self._epoch += 1
-        return active
-
-    def _iterate(self, max_iter):
-        with self as active:
-            yield from active._source(max_iter)
+        self.epoch = 0
 
     def _payload(self, start_method):
         """The streamer as the workers receive it: (object, pickled)."""
@@ -276,7 +270,7 @@ class ZMQStreamer(Streamer):
         more than the total); the consumer enforces the total."""
         payload, pickled = self._payload(start_method)
         return [Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
-                    self.copy, max_iter, self._epoch, index=index,
+                    self.copy, max_iter, self.epoch, index=index,
                     count=self.n_workers, consumer_pid=os.getpid())
                 for index in range(self.n_workers)]
 
@@ -284,7 +278,7 @@ class ZMQStreamer(Streamer):
         count = self.n_workers
         # Before any process starts: raises for a stream that cannot be
         # split into `count` shares.
-        plan = merge_plan(self.streamer, count, self._epoch) \
+        plan = merge_plan(self.streamer, count, self.epoch) \
             if count > 1 else None
         mp_context = multiprocessing.get_context(self.start_method)
         session = None

@@ -27,7 +27,7 @@ from ray.exceptions import RayError, RayTaskError
 from .._zmq_wire import RemoteTraceback
 from ..core import Streamer
 from ..exceptions import PescadorError
-from ..split import merge_plan, shard
+from ..split import EpochStreamer, merge_plan, shard
 from ..util import _is_int, _is_number
 
 __all__ = ["RayStreamer"]
@@ -173,7 +173,7 @@ def _check_int(name: str, value: Any) -> int:
     return int(value)
 
 
-class RayStreamer(Streamer):
+class RayStreamer(EpochStreamer):
     """A Streamer whose shares run as tasks on a Ray cluster.
 
     The stream is split with `pescador.shard` into ``n_workers`` shares;
@@ -292,17 +292,6 @@ class RayStreamer(Streamer):
         self.max_in_flight = _check_int("max_in_flight", max_in_flight)
         self.options = _check_options(options)
         self.epoch = 0
-
-    def _activate(self) -> "RayStreamer":
-        # Called on the original by every iteration: the active copy runs
-        # the current epoch, the next iteration the next one.
-        active = super()._activate()
-        self.epoch += 1
-        return active
-
-    def _iterate(self, max_iter: Optional[int]) -> Iterator[Any]:
-        with self as active:
-            yield from active._source(max_iter)
 
     def _source(self, max_iter: Optional[int] = None) -> Iterator[Any]:
         count, epoch = self.n_workers, self.epoch
