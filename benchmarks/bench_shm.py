@@ -41,6 +41,7 @@ import zmq
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
+from bench_zmq import HEADERS, _raw_sender  # noqa: E402
 from harness import best_time, print_table  # noqa: E402
 
 from pescador._background import shm  # noqa: E402
@@ -50,23 +51,20 @@ SIZES = {"64 KB": 64 << 10, "256 KB": 256 << 10, "1 MB": 1 << 20,
 ITEMS = {"64 KB": 20000, "256 KB": 6000, "1 MB": 2000, "16 MB": 150}
 HWM = 8
 SLOTS = 2 * HWM + 4
-HEADER = b"R" + bytes(16) + b"\0\0"  # ZMQStreamer's named header
+HEADER = HEADERS["short"]  # ZMQStreamer's named header
 
 
 def _sender(address, nbytes, n, how, prefix):
+    if how == "raw":  # the same floor as bench_zmq's
+        _raw_sender(address, nbytes, n, HWM, HEADER)
     context = zmq.Context()
     socket = context.socket(zmq.PUSH)
     socket.sndhwm = HWM
     socket.connect(address)
     array = np.ones(nbytes // 4, dtype=np.float32)
-    if how == "raw":
-        frames = [HEADER, array]
-        for _ in range(n):
-            socket.send_multipart(frames, copy=False)
-    else:
-        writer = shm.Writer(prefix, slots=0 if how == "shm fresh" else SLOTS)
-        for _ in range(n):
-            socket.send(HEADER + writer.put(array), copy=False)
+    writer = shm.Writer(prefix, slots=0 if how == "shm fresh" else SLOTS)
+    for _ in range(n):
+        socket.send(HEADER + writer.put(array), copy=False)
     # Exiting now would lose what the receiver has not read yet: wait to
     # be terminated, as ZMQStreamer's worker does.
     time.sleep(3600)
