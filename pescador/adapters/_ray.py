@@ -28,7 +28,7 @@ from .._zmq_wire import RemoteTraceback
 from ..core import Streamer
 from ..exceptions import PescadorError
 from ..split import EpochStreamer, merge_plan, shard
-from ..util import _is_int, _is_number
+from ..util import _check_positive_int, _is_number
 
 __all__ = ["RayStreamer"]
 
@@ -166,13 +166,6 @@ def _check_options(options: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return dict({"num_cpus": 1}, **options)
 
 
-def _check_int(name: str, value: Any) -> int:
-    if not (_is_int(value) and value >= 1):
-        raise PescadorError("RayStreamer: invalid {}={!r}: expected an int "
-                            ">= 1".format(name, value))
-    return int(value)
-
-
 class RayStreamer(EpochStreamer):
     """A Streamer whose shares run as tasks on a Ray cluster.
 
@@ -282,14 +275,16 @@ class RayStreamer(EpochStreamer):
                  timeout: Optional[float] = 60.0, max_in_flight: int = 8,
                  options: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(streamer)
-        self.n_workers = _check_int("n_workers", n_workers)
+        self.n_workers = _check_positive_int(n_workers, "n_workers",
+                                              "RayStreamer")
         self.ordered = bool(ordered)
         if not (timeout is None or (_is_number(timeout) and timeout > 0)):
             raise PescadorError(
                 "RayStreamer: invalid timeout={!r}: expected None or a "
                 "number of seconds > 0".format(timeout))
         self.timeout = timeout
-        self.max_in_flight = _check_int("max_in_flight", max_in_flight)
+        self.max_in_flight = _check_positive_int(
+            max_in_flight, "max_in_flight", "RayStreamer")
         self.options = _check_options(options)
         self.epoch = 0
 
