@@ -173,20 +173,13 @@ def _draw_seed(rng):
     return int(rng.randint(2**32, dtype=np.uint64))
 
 
-def _seeded_rng(like, seed, path):
-    """A generator of the same kind as ``like`` from ``seed`` and, for a
-    nested activation, the activation ``path``: the same as `derive_rng`
-    for the outermost activation (``path == ()``)."""
-    if isinstance(like, np.random.Generator):
-        bits = type(like.bit_generator)
-        if not path:
-            return np.random.Generator(bits(seed))
-        return np.random.Generator(bits(np.random.SeedSequence(
-            seed, spawn_key=path)))
-    if not path:
-        return np.random.RandomState(seed)
-    return np.random.RandomState(np.random.SeedSequence(
-        seed, spawn_key=path).generate_state(4))
+def _seeded_rng(seed, path):
+    """The generator of one activation: PCG64 from ``seed`` and the
+    activation ``path`` (``()`` for the outermost activation). PCG64 is
+    fast to seed and its state is two integers, small enough to go into a
+    checkpoint (see `pescador.get_state`)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+        seed, spawn_key=path)))
 
 
 # -- the base --------------------------------------------------------------
@@ -345,7 +338,7 @@ class BaseMux(Streamer):
             seed = active._seeds.get(id(self))
             if seed is None:    # reached through a lazy source of streamers
                 seed = active._seeds[id(self)] = _draw_seed(self.rng)
-            active.rng = _seeded_rng(self.rng, seed, active._path)
+            active.rng = _seeded_rng(seed, active._path)
         return active
 
     # -- slots: one open activation of a child streamer each -------------

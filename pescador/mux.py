@@ -116,11 +116,11 @@ class StochasticMux(BaseMux):
     ...                              rate=None, mode='exhaustive',
     ...                              random_state=0)
     >>> ''.join(mux)
-    'ccccbbababaa'
+    'accaaaccbbbb'
     >>> xyz = [pescador.Streamer(letter * 100) for letter in 'xyz']
     >>> mux = pescador.StochasticMux(xyz, n_active=2, rate=2, random_state=1)
     >>> ''.join(mux(max_iter=30))
-    'xzzzyyzzyyzyxxzxxyyxzzzzxzxxxz'
+    'zzzyyzzyxzzzzzxzxzxxxyxxyxxxxz'
     """
 
     def __init__(self, streamers: Iterable[Any], n_active: int,
@@ -351,9 +351,9 @@ class ShuffledMux(BaseMux):
     ...                            random_state=0)
     >>> replay = copy.deepcopy(mux)
     >>> ''.join(mux(max_iter=12)), ''.join(mux(max_iter=12))
-    ('xabyabzabxay', 'abaxyzbxyaba')
+    ('xyabzxabayzb', 'xyabazxbabya')
     >>> ''.join(replay(max_iter=12)), ''.join(replay(max_iter=12))
-    ('xabyabzabxay', 'abaxyzbxyaba')
+    ('xyabzxabayzb', 'xyabazxbabya')
     """
 
     def __init__(self, streamers: Iterable[Any],
@@ -420,7 +420,7 @@ class RoundRobinMux(BaseMux):
     >>> mux = pescador.RoundRobinMux(['ab', 'cd', 'ef'], mode='permuted_cycle',
     ...                              random_state=0)
     >>> ''.join(mux(max_iter=18))
-    'aecbfdceadfbacebdf'
+    'eacfbdcaedbfeacfbd'
     """
 
     def __init__(self, streamers: Iterable[Any], mode: str = "exhaustive",

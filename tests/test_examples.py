@@ -209,7 +209,13 @@ def test_mux_analysis_figure(tmp_path):
     assert budgets["constant"]["budget_std"] == 0
     assert 1.1 < budgets["binomial"]["budget_std"] < 1.6
     # Even budgets spread the sources more evenly over windows...
-    spread = {dist: row["spread"] for dist, row in budgets.items()}
+    # A window's spread has a relative noise of about 5% at one seed while
+    # the budgets differ by about 8%: so the order is asserted on the
+    # mean of four seeds, where the noise is about 2.5%.
+    runs = [budgets] + [load("mux_analysis").compare_budgets(
+        16, 4, 7, 16 * 2048, 32, 256, seed) for seed in (1, 2, 3)]
+    spread = {dist: np.mean([run[dist]["spread"] for run in runs])
+              for dist in budgets}
     assert spread["constant"] < spread["binomial"] < spread["poisson"]
     assert spread["ShuffledMux"] < 1.1
     # ...while the local mix is set by n_active and rate alone.
