@@ -13,12 +13,13 @@ logging: see the Troubleshooting page.
 
 import logging as _logging
 
-from . import core, exceptions, maps, mux, split, util, zmq_stream
+from . import core, exceptions, maps, mux, split, state, util, zmq_stream
 from .core import *  # noqa: F401,F403
 from .exceptions import *  # noqa: F401,F403
 from .maps import *  # noqa: F401,F403
 from .mux import *  # noqa: F401,F403
 from .split import *  # noqa: F401,F403
+from .state import *  # noqa: F401,F403
 from .util import *  # noqa: F401,F403
 from .zmq_stream import *  # noqa: F401,F403
 from .version import version as __version__

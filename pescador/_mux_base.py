@@ -7,7 +7,8 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 import inspect
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain, islice
+from itertools import chain, repeat
+from operator import length_hint
 from typing import (Any, Callable, Dict, Iterable as TypingIterable, List,
                     Optional, Tuple)
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from .core import Streamer
 from .exceptions import PescadorError
+from .state import (BIG, check_keys, decode_rng, encode_rng,
+                    encode_rng_state, mismatch, skip)
 from .util import RandomStateLike, _is_number, get_rng
 
 __all__ = ["BaseMux"]
@@ -102,17 +105,75 @@ def _weighted_indices(rng, weights, size):
     return np.searchsorted(cumulative[:-1], uniforms, side="right").tolist()
 
 
-def _activation_source(streamer, parent):
-    """The raw iterator of a new activation of ``streamer`` in a slot of
-    the activated mux ``parent``."""
+class _Slot:
+    """One open activation of a child streamer in a slot of a mux.
+
+    Its items come from ``chain(first, map(next, counter))``: ``first``
+    holds the item pulled when the slot opened (to see that the streamer
+    is not empty) until it is taken, and ``counter`` is ``repeat(source,
+    n)``, whose remaining length tells how many items have been pulled and
+    how much of the budget is left, without counting per item.
+    """
+
+    __slots__ = ("streamer", "source", "active", "path", "first", "counter",
+                 "start", "base", "budgeted")
+
+    def __init__(self, streamer, source, active, path):
+        self.streamer, self.source = streamer, source
+        self.active, self.path = active, path
+        self.first = self.counter = None
+        self.start = self.base = 0
+        self.budgeted = False
+
+    def items(self, first, pulled, budget):
+        """The `next` of the slot's items: ``first`` (an iterable of at most
+        one item) then the source, ``pulled`` items having been taken from
+        the source so far, ``budget`` left (None: no limit)."""
+        self.first = iter(first)
+        self.budgeted = budget is not None
+        self.start = budget if self.budgeted else BIG
+        self.counter = repeat(self.source, self.start)
+        self.base = pulled
+        return chain(self.first, map(next, self.counter)).__next__
+
+    def state(self):
+        """The slot's position: see `BaseMux._reopen`."""
+        left = length_hint(self.counter)
+        pulled = self.base + self.start - left
+        pending = length_hint(self.first) > 0
+        if pending:
+            stream = None           # re-derived: a fresh activation's first
+        elif self.active is not None:
+            stream = self.active._state(pulled)
+        else:
+            stream = {"skip": pulled}
+        return {"path": self.path, "pulled": pulled, "pending": pending,
+                "left": left if self.budgeted else None, "stream": stream}
+
+
+def _activation_source(streamer, parent, path=None, state=None):
+    """A new activation of ``streamer`` in a slot of the activated mux
+    ``parent``, fresh or continuing from the activation ``state``: a
+    `_Slot` (its items not set up yet). ``path``: the activation count of
+    a child mux, when restoring it."""
     if isinstance(streamer, BaseMux):
-        return streamer._activate(parent)._source()
+        active = streamer._activate(parent, path)
+        source = (active._source() if state is None
+                  else active._resume(state))
+        return _Slot(streamer, source, active, active._path[-1])
     if (type(streamer) is Streamer and not streamer.kwargs
-            and inspect.isgeneratorfunction(streamer.streamer)):
+            and inspect.isgeneratorfunction(streamer.streamer)
+            and (state is None or "skip" in state)):
         # Its activated copy would differ from it in nothing the generator
         # sees (args are shared, a function is not copied): skip the copy.
-        return streamer.streamer(*streamer.args)
-    return streamer._activate()._source()
+        source = streamer.streamer(*streamer.args)
+        if state is not None:
+            source = skip(source, state["skip"], _name(streamer))
+        return _Slot(streamer, source, None, None)
+    active = streamer._activate()
+    active.stream_ = (active._source() if state is None
+                      else active._resume(state))
+    return _Slot(streamer, active.stream_, active, None)
 
 
 def _name(streamer):
@@ -139,14 +200,16 @@ def _children(streamer):
 
 def _seeds(top):
     """One seed per seeded mux in the tree of ``top``, drawn from its
-    generator (which advances it), keyed by ``id``. Walks the tree without
+    generator (which advances it), keyed by ``id``, in the order of a walk
+    of the tree; and those muxes, in the same order. Walks the tree without
     recursion, and raises `PescadorError` if a mux contains itself."""
-    seeds, state, stack = {}, {}, []
+    seeds, seeded, state, stack = {}, [], {}, []
 
     def enter(node):
         state[id(node)] = "open"
         if isinstance(node, BaseMux) and node.random_state is not None:
             seeds[id(node)] = _draw_seed(node.rng)
+            seeded.append(node)
         stack.append((node, iter(_children(node))))
 
     enter(top)
@@ -164,7 +227,7 @@ def _seeds(top):
         else:
             state[id(node)] = "done"
             stack.pop()
-    return seeds
+    return seeds, seeded
 
 
 def _draw_seed(rng):
@@ -180,6 +243,10 @@ def _seeded_rng(seed, path):
     checkpoint (see `pescador.get_state`)."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(
         seed, spawn_key=path)))
+
+
+def _encode_before(before):
+    return None if before is None else encode_rng_state(before)
 
 
 # -- the base --------------------------------------------------------------
@@ -256,16 +323,24 @@ class BaseMux(Streamer):
 
     # Set on an activated copy only (see `_activate`): the seed of each
     # seeded mux of the tree, the path of activation counts to this one,
-    # and how many times each child mux has been opened from it.
+    # and how many times each child mux has been opened from it; on the
+    # outermost activation, the seeded muxes of the tree in walk order.
     _seeds: Dict[int, int]
     _path: Tuple[int, ...]
     _opened: Dict[int, int]
+    _tree: List["BaseMux"]
+    # The blocks of random draws in use, by name: the generator's state
+    # before the block was drawn, its length and its iterator; and, on an
+    # activation restored from a state not yet running, that state.
+    _blocks: Dict[str, Tuple[Any, int, Iterator[Any]]]
+    _saved_blocks: Dict[str, Any]
+    _resume_state: Optional[Dict[str, Any]] = None
     # Whether to log activations (debug): read once per activation of the
     # mux, so that a disabled log costs one attribute test per opened slot.
     _debug = False
     # The open slots: (streamer, its live iterator) or None; and the `next`
     # of each (an empty slot's always raises StopIteration).
-    _slots: List[Optional[Tuple[Streamer, Iterator[Any]]]]
+    _slots: List[Optional[_Slot]]
     _nexts: List[Callable[[], Any]]
 
     def __init__(self, streamers: TypingIterable[Any],
@@ -309,7 +384,8 @@ class BaseMux(Streamer):
 
     # -- activation: a shallow copy with its own generator -----------------
 
-    def _activate(self, parent: Optional["BaseMux"] = None) -> "BaseMux":
+    def _activate(self, parent: Optional["BaseMux"] = None,
+                  path: Optional[int] = None) -> "BaseMux":
         """The copy that one activation iterates.
 
         The copy shares the streamers, since a slot activates each afresh
@@ -320,17 +396,21 @@ class BaseMux(Streamer):
         slot of the activated mux ``parent`` seeds its generator from that
         seed and the path of activation counts that leads to it. So two
         activations never share a generator, epochs differ, and a deep copy
-        replays the same epochs.
+        replays the same epochs. ``path``: the activation count to use
+        (restoring a checkpoint) instead of the next one.
         """
         active = self.__class__.__new__(self.__class__)
         active.__dict__.update(self.__dict__)
         active.active = 0
         active._activated_copy = True
         if parent is None:
-            active._seeds, active._path = _seeds(self), ()
+            active._seeds, active._tree = _seeds(self)
+            active._path = ()
         else:
-            count = parent._opened.get(id(self), 0)
-            parent._opened[id(self)] = count + 1
+            count = path
+            if count is None:
+                count = parent._opened.get(id(self), 0)
+                parent._opened[id(self)] = count + 1
             active._seeds = parent._seeds
             active._path = parent._path + (count,)
         active._opened = {}
@@ -353,10 +433,10 @@ class BaseMux(Streamer):
         items (``None``: all). Return False, leaving the slot empty, if it
         yields nothing."""
         self._close(k)
-        source = _activation_source(streamer, self)
+        slot = _activation_source(streamer, self)
         streamer.active += 1
-        self._slots[k] = (streamer, source)
-        for first in source:
+        self._slots[k] = slot
+        for first in slot.source:
             break
         else:
             self._close(k)
@@ -368,33 +448,100 @@ class BaseMux(Streamer):
             _logger.debug("%r: slot %d: activated %s (budget %s)", self, k,
                           _name(streamer),
                           "unlimited" if budget is None else budget)
-        if budget is not None:
-            source = islice(source, budget - 1)
-        self._nexts[k] = chain((first,), source).__next__
+        self._nexts[k] = slot.items((first,), 1,
+                                    None if budget is None else budget - 1)
         return True
+
+    def _reopen(self, k: int, streamer: Streamer,
+                state: Dict[str, Any]) -> None:
+        """Restore slot ``k`` to ``streamer``'s activation at ``state`` (what
+        the slot's ``state()`` gave): a fresh activation that takes its
+        first item again, if that item had not been taken yet; else the
+        activation continuing from its own state (a mux's, or a number of
+        items to skip)."""
+        state = check_keys(state, ("path", "pulled", "pending", "left",
+                                   "stream"), "a slot of " + repr(self))
+        pending = state["pending"] or state["stream"] is None
+        slot = _activation_source(streamer, self, state["path"],
+                                  None if pending else state["stream"])
+        streamer.active += 1
+        self._slots[k] = slot
+        first: Tuple[Any, ...] = ()
+        if pending:
+            for item in slot.source:
+                first = (item,)
+                break
+            else:
+                self._close(k)
+                raise mismatch("a slot whose streamer yields",
+                               "nothing", _name(streamer))
+        self._nexts[k] = slot.items(first, state["pulled"], state["left"])
 
     def _close(self, k: int) -> None:
         slot = self._slots[k]
         if slot is not None:
             self._slots[k] = None
             self._nexts[k] = _DRY
-            slot[0].active -= 1
-            close = getattr(slot[1], "close", None)
+            slot.streamer.active -= 1
+            close = getattr(slot.source, "close", None)
             if close is not None:
                 close()
+
+    # -- blocks of random draws ----------------------------------------------
+
+    def _block(self, name: str) -> Iterator[Any]:
+        """Draw the block ``name`` (a list, from the policy's
+        ``_draw_<name>()``) and return an iterator over it. The generator's
+        state before the draw is kept, so that a checkpoint records the
+        block as that state and a count of the values used."""
+        before = (self.rng.bit_generator.state
+                  if isinstance(self.rng, np.random.Generator) else None)
+        values = getattr(self, "_draw_" + name)()
+        block = iter(values)
+        self._blocks[name] = (before, len(values), block)
+        return block
+
+    def _drop_block(self, name: str) -> Iterator[Any]:
+        """Forget the block ``name``; return an empty iterator."""
+        self._blocks.pop(name, None)
+        return iter(())
+
+    def _resume_block(self, name: str) -> Optional[Iterator[Any]]:
+        """The block ``name`` as it was at the checkpoint being restored:
+        drawn again from the generator's state before it, its used values
+        skipped; None if there was none."""
+        saved = self._saved_blocks.get(name)
+        if saved is None:
+            return None
+        before, used = saved
+        decode_rng(self.rng, before, repr(self))
+        return skip(self._block(name), used, "a block of random draws")
 
     # -- the loop ----------------------------------------------------------
 
     def _source(self):
+        return self._loop(None)
+
+    def _resume(self, state: Dict[str, Any]) -> Any:
+        self._resume_state = state
+        return self._loop(state)
+
+    def _loop(self, state):
         self._debug = _logger.isEnabledFor(logging.DEBUG)
         if self._debug:
-            _logger.debug("%r: activation started (path %s)", self,
+            _logger.debug("%r: activation %s (path %s)", self,
+                          "started" if state is None else "resumed",
                           getattr(self, "_path", ()))
         self._init_slots(0)
+        self._blocks = {}
         try:
-            self._start()
+            if state is None:
+                self._start()
+                schedule = self._schedule()
+            else:
+                schedule = self._restore_state(state)
+                self._resume_state = None
             nexts = self._nexts
-            schedule = self._schedule()
             while schedule is not None:
                 for k in schedule:
                     try:
@@ -415,6 +562,64 @@ class BaseMux(Streamer):
             if self._debug:
                 _logger.debug("%r: activation closed", self)
 
+    # -- checkpoints ---------------------------------------------------------
+
+    def _state(self, pulled: int = 0) -> Dict[str, Any]:
+        """The state of this activation, at the item it last yielded (see
+        `pescador.get_state`): its generator, its blocks of draws, its open
+        slots (each recursively), its policy's bookkeeping; on the
+        outermost activation, also the seeds of the tree and the state of
+        each seeded mux's own generator, so that later epochs continue."""
+        if self._resume_state is not None:      # restored, not yet running
+            return self._resume_state
+        index = ({id(s): i for i, s in enumerate(self.streamers)}
+                 if isinstance(self.streamers, list) else {})
+        state = {
+            "mux": type(self).__name__,
+            "n": len(self.streamers) if index else None,
+            "rng": encode_rng(self.rng) if self.random_state is not None
+            else None,
+            "blocks": {name: [_encode_before(before), size - length_hint(
+                block)] for name, (before, size, block)
+                in self._blocks.items()},
+            "opened": sorted([index[key], count] for key, count
+                             in self._opened.items() if key in index),
+            "slots": [None if slot is None else slot.state()
+                      for slot in self._slots],
+            "policy": self._policy_state(),
+        }
+        if not self._path:
+            state["seeds"] = [self._seeds[id(m)] for m in self._tree]
+            state["epochs"] = [encode_rng(m.rng) for m in self._tree]
+        return state
+
+    def _restore_state(self, state):
+        """Restore this fresh activation to ``state``; return the schedule
+        to go on with."""
+        state = check_keys(state, ("mux", "n", "rng", "blocks", "opened",
+                                   "slots", "policy"), repr(self))
+        if state["mux"] != type(self).__name__:
+            raise mismatch("a mux of type", type(self).__name__,
+                           state["mux"])
+        n = len(self.streamers) if isinstance(self.streamers, list) else None
+        if state["n"] != n:
+            raise mismatch("a mux of streamers", n, state["n"])
+        if not self._path:
+            seeds = check_keys(state, ("seeds", "epochs"), repr(self))
+            if len(seeds["seeds"]) != len(self._tree):
+                raise mismatch("a tree of seeded muxes", len(self._tree),
+                               len(seeds["seeds"]))
+            for mux, seed, epoch in zip(self._tree, seeds["seeds"],
+                                        seeds["epochs"]):
+                self._seeds[id(mux)] = seed
+                decode_rng(mux.rng, epoch, repr(mux))
+        for i, count in state["opened"]:
+            self._opened[id(self.streamers[i])] = count
+        self._saved_blocks = state["blocks"]
+        schedule = self._restore(state["policy"], state["slots"])
+        decode_rng(self.rng, state["rng"], repr(self))
+        return schedule
+
     # -- the policy: the hooks a subclass defines ---------------------------
 
     def _start(self) -> None:
@@ -434,6 +639,27 @@ class BaseMux(Streamer):
         Called again whenever the iterable ends or `_on_dry` asks for a new
         one. Draw random numbers for it in blocks: the loop itself never
         calls numpy.
+        """
+        raise NotImplementedError
+
+    def _policy_state(self) -> Dict[str, Any]:
+        """Hook: the policy's own bookkeeping, in JSON types, for a
+        checkpoint (the slots, blocks of draws and generator are the
+        base's).
+        """
+        raise NotImplementedError
+
+    def _restore(self, policy: Dict[str, Any],
+                 slots: List[Optional[Dict[str, Any]]]
+                 ) -> Optional[TypingIterable[int]]:
+        """Hook: instead of `_start`, restore a checkpoint: set up the
+        policy's state from ``policy`` (what `_policy_state` gave), reopen
+        each slot that was open with ``self._reopen(k, streamer,
+        slots[k])``, get each block of draws that was in use back with
+        ``self._resume_block(name)``, and return the schedule to go on with
+        (see `_schedule`). The base sets the generator's state afterwards.
+        Raise `PescadorError` (see `pescador.state.mismatch`) if they do not
+        fit this mux.
         """
         raise NotImplementedError
 

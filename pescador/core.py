@@ -5,10 +5,13 @@ import functools
 import inspect
 import weakref
 from collections.abc import Iterable, Iterator
-from itertools import islice
-from typing import Any, Callable, Generator, Literal, Optional, TypeVar
+from itertools import islice, repeat
+from typing import (Any, Callable, Dict, Generator, Literal, Optional,
+                    TypeVar)
 
 from .exceptions import PescadorError
+from .state import (BIG, VERSION, check_keys, counted, get_state,
+                    is_registered, mismatch, register, skip)
 from .util import _is_int
 
 __all__ = ["Streamer", "streamable"]
@@ -48,6 +51,69 @@ class _Limited(islice):
         generator = self._generator()
         if generator is not None:
             generator.close()
+
+
+class _Position:
+    """The position of one iteration of a Streamer: what `get_state` reads.
+
+    The iteration keeps it up to date once per activation, never per item:
+    the count of items is read off the ``repeat`` object that the
+    iteration's loop consumes.
+    """
+
+    __slots__ = ("name", "call", "max_iter", "resume", "active", "counter",
+                 "base", "done")
+
+    def __init__(self, streamer, call, max_iter, state):
+        self.name = type(streamer).__name__
+        self.call, self.max_iter = call, max_iter
+        self.resume = None if state is None else state["stream"]
+        self.base = 0 if state is None else state["taken"]
+        self.done = False if state is None else state["done"]
+        self.active = self.counter = None
+
+    def start(self, active):
+        """Count the items of the activation ``active`` from now on; return
+        the iterator of its items."""
+        self.active, self.counter = active, repeat(active.stream_, BIG)
+        self.resume = None
+        return map(next, self.counter)
+
+    def end(self, done=False):
+        """The activation has ended (its last `next` raised StopIteration,
+        which the counter counted too)."""
+        if self.counter is not None:
+            self.base += counted(self.counter) - 1
+        self.active = self.counter = None
+        self.done = self.done or done
+
+    def __call__(self):
+        stream = self.resume
+        taken = self.base
+        if self.counter is not None:
+            pulled = counted(self.counter)
+            taken += pulled
+            stream = self.active._state(pulled)
+        return {"pescador_state": VERSION, "streamer": self.name,
+                "call": self.call, "max_iter": self.max_iter,
+                "taken": taken, "done": self.done, "stream": stream}
+
+
+def _check_state(streamer, state, call, max_iter):
+    """``state`` if it is the state of a ``call`` of a stream like
+    ``streamer``'s with this ``max_iter``; else `PescadorError`."""
+    check_keys(state, ("pescador_state", "streamer", "call", "max_iter",
+                       "taken", "done", "stream"), type(streamer).__name__)
+    if state["pescador_state"] != VERSION:
+        raise mismatch("the state format version", VERSION,
+                       state["pescador_state"])
+    for what, expected, got in [
+            ("a stream of type", type(streamer).__name__, state["streamer"]),
+            ("a call of", call, state["call"]),
+            ("an iteration with max_iter", max_iter, state["max_iter"])]:
+        if expected != got:
+            raise mismatch(what, expected, got)
+    return state
 
 
 def _describe(obj):
@@ -185,8 +251,14 @@ class Streamer:
     # -- activation -------------------------------------------------------
 
     def __enter__(self: _S) -> _S:
+        return self._enter()
+
+    def _enter(self: _S, state: Optional[Dict[str, Any]] = None) -> _S:
+        """Activate: a fresh activation, or one continuing from the
+        activation ``state`` (see `_state`)."""
         active = self._activate()
-        active.stream_ = active._source()
+        active.stream_ = (active._source() if state is None
+                          else active._resume(state))
         self.active += 1
         return active
 
@@ -209,6 +281,29 @@ class Streamer:
         if isinstance(self.streamer, Iterable):
             return iter(self.streamer)
         return self.streamer(*self.args, **self.kwargs)
+
+    def _state(self, pulled: int) -> Dict[str, Any]:
+        """The state of this activation (an activated copy) once ``pulled``
+        items have been taken from its ``stream_``: the state of the
+        iteration it wraps, if that is one of ours (a Streamer or a map over
+        one), else the number of items to skip."""
+        if is_registered(self.stream_):
+            return {"inner": get_state(self.stream_)}
+        return {"skip": pulled}
+
+    def _resume(self, state: Dict[str, Any]) -> Any:
+        """The raw iterator of an activation continuing from ``state`` (what
+        `_state` returned); called on an activated copy."""
+        if "skip" in state:
+            return skip(self._source(), state["skip"], repr(self))
+        inner = check_keys(state, ("inner",), repr(self))["inner"]
+        if isinstance(self.streamer, Streamer):
+            return self.streamer.iterate(state=inner)
+        resume = getattr(self.streamer, "_pescador_resume", None)
+        if resume is None:
+            raise mismatch("a stream that can resume", repr(self),
+                           "another one")
+        return resume(inner, *self.args, **self.kwargs)
 
     def __deepcopy__(self, memo):
         clone = self.__class__.__new__(self.__class__)
@@ -244,13 +339,18 @@ class Streamer:
 
     # -- iteration --------------------------------------------------------
 
-    def iterate(self, max_iter: Optional[int] = None) -> Iterator[Any]:
+    def iterate(self, max_iter: Optional[int] = None,
+                state: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
         """Iterate over the items of the stream, once.
 
         Parameters
         ----------
         max_iter : None or int >= 0
             Stop after this many items; ``None`` runs to exhaustion.
+        state : None or dict
+            Continue from this position, which `get_state` returned for an
+            ``iterate`` of an equal stream with the same ``max_iter``:
+            ``max_iter`` then counts the items before the checkpoint too.
 
         Returns
         -------
@@ -261,7 +361,8 @@ class Streamer:
         Raises
         ------
         PescadorError
-            If ``max_iter`` is negative or not an int.
+            If ``max_iter`` is negative or not an int, or ``state`` does not
+            fit this stream.
 
         Examples
         --------
@@ -271,25 +372,48 @@ class Streamer:
         [0, 1, 2, 3]
         >>> list(stream.iterate())
         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+        >>> items = stream.iterate()
+        >>> next(items), next(items)
+        (0, 1)
+        >>> list(stream.iterate(state=pescador.get_state(items)))
+        [2, 3, 4, 5, 6, 7, 8, 9]
         """
-        max_iter = check_max_iter(max_iter)
-        if max_iter is None:
-            return self._iterate(None)
-        return _Limited(self._iterate(max_iter), max_iter)
+        return self._start_iteration("iterate", self._iterate, max_iter,
+                                     state)
 
-    def _iterate(self, max_iter):
+    def _start_iteration(self, call, run, max_iter, state):
+        max_iter = check_max_iter(max_iter)
+        if state is not None:
+            state = _check_state(self, state, call, max_iter)
+        position = _Position(self, call, max_iter, state)
+        if max_iter is None:
+            return register(run(max_iter, position), position)
+        limited = _Limited(run(max_iter, position),
+                           max(max_iter - position.base, 0))
+        return register(limited, position)
+
+    def _iterate(self, max_iter, position):
         # max_iter is a hint for subclasses that can stop at the source
         # (ZMQStreamer's worker); iterate() applies the limit itself.
-        with self as active:
-            yield from active.stream_
+        if position.done:
+            return
+        active = self._enter(position.resume)
+        try:
+            yield from position.start(active)
+            position.end(done=True)
+        finally:
+            self._exit(active)
 
-    def cycle(self, max_iter: Optional[int] = None) -> Iterator[Any]:
+    def cycle(self, max_iter: Optional[int] = None,
+              state: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
         """Iterate over the stream forever, restarting it when it ends.
 
         Parameters
         ----------
         max_iter : None or int >= 0
             Stop after exactly this many items; ``None`` runs forever.
+        state : None or dict
+            Continue from this position (see `iterate`).
 
         Returns
         -------
@@ -307,25 +431,38 @@ class Streamer:
         >>> list(pescador.Streamer([]).cycle())
         []
         """
-        max_iter = check_max_iter(max_iter)
-        if max_iter is None:
-            return self._cycle()
-        return _Limited(self._cycle(), max_iter)
+        return self._start_iteration("cycle", self._cycle, max_iter, state)
 
-    def _cycle(self):
-        while True:
-            with self as active:
-                source = active.stream_
-                for first in source:
+    def _cycle(self, max_iter, position):
+        while not position.done:
+            resumed = position.resume is not None
+            active = self._enter(position.resume)
+            try:
+                items = position.start(active)
+                for first in items:
                     break
                 else:
-                    return
+                    # A fresh pass that yields nothing ends the cycle.
+                    position.end(done=not resumed)
+                    continue
                 yield first
-                yield from source
+                yield from items
+                position.end()
+            finally:
+                self._exit(active)
 
-    def __call__(self, max_iter: Optional[int] = None,
-                 cycle: bool = False) -> Iterator[Any]:
-        """Iterate: ``cycle(max_iter)`` if ``cycle`` else ``iterate(max_iter)``.
+    def _exit(self, active):
+        """End the activation ``active`` of an iteration: close its source
+        (which `yield from` a counting map would not do) and count it off."""
+        close = getattr(active.stream_, "close", None)
+        if close is not None:
+            close()
+        self.active -= 1
+
+    def __call__(self, max_iter: Optional[int] = None, cycle: bool = False,
+                 state: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
+        """Iterate: ``cycle(max_iter)`` if ``cycle`` else ``iterate(max_iter)``
+        (each continuing from ``state``, if given).
 
         Examples
         --------
@@ -337,8 +474,8 @@ class Streamer:
         'xyzxy'
         """
         if cycle:
-            return self.cycle(max_iter=max_iter)
-        return self.iterate(max_iter=max_iter)
+            return self.cycle(max_iter=max_iter, state=state)
+        return self.iterate(max_iter=max_iter, state=state)
 
     def __iter__(self) -> Iterator[Any]:
         return self.iterate()

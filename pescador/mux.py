@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike
 from ._mux_base import (BaseMux, _as_streamer, _check_rate,
                         _check_streamers, _check_weights, _logger, _name,
                         _weighted_indices, _BLOCK, _TRIES)
+from .state import check_keys, mismatch, skip
 from .core import Streamer
 from .exceptions import PescadorError
 from .util import RandomStateLike, _check_choice, _check_positive_int
@@ -139,21 +140,24 @@ class StochasticMux(BaseMux):
         self.dist = _check_choice("dist", dist, _BUDGETS)
 
     def _start(self):
+        self._setup()
+        if self.mode == "exhaustive":
+            self._draws = self._block("draws")
+        for k in range(self.n_active):
+            self._fill(k)
+        self._set_bounds()
+
+    def _setup(self):
         n = self.n_active
         self._init_slots(n)
         self._pool = self.weights.copy()    # drawable weights
         self._draws = iter(())              # pre-drawn pool indices
-        if self.mode == "exhaustive":
-            self._draws = _weighted_order(self.rng, self._pool)
         self._budgets = iter(())            # pre-drawn budgets
         self._owner = [None] * n
         self._busy = set()                  # not drawable for now
         self._dry = set()                   # empty since the last success
         self._weight = [0.0] * n            # of each slot, for the draws
         self._bounds = [0.0] * (n - 1)      # their normalised cumsum
-        for k in range(n):
-            self._fill(k)
-        self._set_bounds()
 
     def _schedule(self):
         if not any(self._weight):
@@ -161,7 +165,46 @@ class StochasticMux(BaseMux):
         # The bounds list is updated in place when a slot changes, so the
         # block stays valid.
         return map(bisect_right, repeat(self._bounds),
-                   self.rng.random(_BLOCK).tolist())
+                   self._block("schedule"))
+
+    def _draw_schedule(self):
+        return self.rng.random(_BLOCK).tolist()
+
+    def _draw_draws(self):
+        if self.mode == "exhaustive":
+            return _weighted_order(self.rng, self._pool)
+        return _weighted_indices(self.rng, self._pool, _BLOCK)
+
+    def _draw_budgets(self):
+        return _budget_block(self.rng, self.rate, self.dist)
+
+    def _policy_state(self):
+        return {"owner": self._owner,
+                "pruned": np.flatnonzero(self._pool != self.weights).tolist(),
+                "dry": sorted(self._dry)}
+
+    def _restore(self, policy, slots):
+        check_keys(policy, ("owner", "pruned", "dry"), repr(self))
+        if len(slots) != self.n_active:
+            raise mismatch("a StochasticMux with n_active", self.n_active,
+                           len(slots))
+        self._setup()
+        self._pool[policy["pruned"]] = 0.0
+        self._dry = set(policy["dry"])
+        for k, (i, slot) in enumerate(zip(policy["owner"], slots)):
+            if i is not None and slot is not None:
+                self._reopen(k, self.streamers[i], slot)
+                self._owner[k] = i
+                self._weight[k] = self.weights[i]
+                if self.mode == "single_active":
+                    self._busy.add(i)
+        self._draws = self._resume_block("draws") or iter(())
+        self._budgets = self._resume_block("budgets") or iter(())
+        self._set_bounds()
+        schedule = self._resume_block("schedule")
+        if schedule is None:
+            return self._schedule()
+        return map(bisect_right, repeat(self._bounds), schedule)
 
     def _on_dry(self, k):
         if self._fill(k):
@@ -203,7 +246,7 @@ class StochasticMux(BaseMux):
 
     def _retire(self, i):
         self._pool[i] = 0.0
-        self._draws = iter(())
+        self._draws = self._drop_block("draws")
         if self._debug:
             _logger.debug("%r: pruned streamers[%d], %s: it yielded nothing",
                           self, i, _name(self.streamers[i]))
@@ -219,8 +262,7 @@ class StochasticMux(BaseMux):
             if i is None:
                 if not self._pool.any():
                     return None
-                self._draws = iter(
-                    _weighted_indices(self.rng, self._pool, _BLOCK))
+                self._draws = self._block("draws")
                 i = next(self._draws)
             if i not in blocked:
                 return i
@@ -244,8 +286,7 @@ class StochasticMux(BaseMux):
                 return _binomial_budget(self.rng, self.rate, p)
         budget = next(self._budgets, None)
         if budget is None:
-            self._budgets = iter(_budget_block(self.rng, self.rate,
-                                               self.dist))
+            self._budgets = self._block("budgets")
             budget = next(self._budgets)
         return budget
 
@@ -287,10 +328,10 @@ def _weighted_order(rng, weights):
     """The indices of non-zero ``weights`` in the order of successive draws
     without replacement, each with probability proportional to its weight
     among those left (exponential clocks: the first to ring is drawn
-    first), as an iterator of ints."""
+    first), as a list of ints."""
     candidates = np.flatnonzero(weights)
     clocks = rng.standard_exponential(len(candidates)) / weights[candidates]
-    return iter(candidates[np.argsort(clocks, kind="stable")].tolist())
+    return candidates[np.argsort(clocks, kind="stable")].tolist()
 
 
 def _check_n_active(n_active):
@@ -372,7 +413,25 @@ class ShuffledMux(BaseMux):
     def _schedule(self):
         if not self._live.any():
             return None
+        return self._block("schedule")
+
+    def _draw_schedule(self):
         return _weighted_indices(self.rng, self._live, _BLOCK)
+
+    def _policy_state(self):
+        return {"dropped": np.flatnonzero(
+            self._live != self.weights).tolist()}
+
+    def _restore(self, policy, slots):
+        check_keys(policy, ("dropped",), repr(self))
+        self._init_slots(len(self.streamers))
+        self._live = self.weights.copy()
+        self._live[policy["dropped"]] = 0.0
+        for k, slot in enumerate(slots):
+            if slot is not None:
+                self._reopen(k, self.streamers[k], slot)
+        schedule = self._resume_block("schedule")
+        return self._schedule() if schedule is None else schedule
 
     def _on_dry(self, k):
         if self._open(k, self.streamers[k]):
@@ -451,6 +510,26 @@ class RoundRobinMux(BaseMux):
         live, position = self._live, self._position % len(self._live)
         return cycle(live[position:] + live[:position])
 
+    def _policy_state(self):
+        return {"live": self._live, "passes": self._passes}
+
+    def _restore(self, policy, slots):
+        check_keys(policy, ("live", "passes"), repr(self))
+        self._init_slots(len(self.streamers))
+        self._live = list(policy["live"])
+        self._passes = policy["passes"]
+        yielded = {}
+        for k in self._live:
+            slot = slots[k]
+            self._reopen(k, self.streamers[k], slot)
+            yielded[k] = slot["pulled"] - slot["pending"]
+        # In strict rotation the slots that gave one item more this pass
+        # come first: the next slot is the first that gave the fewest.
+        fewest = min(yielded.values(), default=0)
+        self._position = next((p for p, k in enumerate(self._live)
+                               if yielded[k] == fewest), 0)
+        return self._schedule()
+
     def _pass_order(self):
         if self.mode == "permuted_cycle":
             return self.rng.permutation(len(self.streamers)).tolist()
@@ -528,6 +607,7 @@ class ChainMux(BaseMux):
         if isinstance(self.streamers, Iterator) and self.mode == "cycle":
             self._seen = []
         self._pending = self._pass()
+        self._index = 0         # streamers taken from _pending this pass
         self._produced = False
         self._advance()
 
@@ -550,6 +630,7 @@ class ChainMux(BaseMux):
         """Open the next streamer that yields; False when the chain ends."""
         while True:
             for streamer in self._pending:
+                self._index += 1
                 if self._open(0, streamer):
                     self._produced = True
                     return True
@@ -557,6 +638,30 @@ class ChainMux(BaseMux):
                 return False
             self._produced = False
             self._pending = self._pass()
+            self._index = 0
+
+    def _policy_state(self):
+        return {"index": self._index, "produced": self._produced}
+
+    def _restore(self, policy, slots):
+        check_keys(policy, ("index", "produced"), repr(self))
+        if isinstance(self.streamers, Iterator):
+            raise PescadorError(
+                "A ChainMux over a one-shot iterator of streamers cannot "
+                "resume: pass a list, or a generator function that yields "
+                "the streamers")
+        self._init_slots(1)
+        self._seen = None
+        self._pending = self._pass()
+        self._index = policy["index"]
+        self._produced = policy["produced"]
+        skip(self._pending, self._index - 1, repr(self))
+        streamer = next(self._pending, None)
+        if streamer is None or slots[0] is None:
+            raise mismatch("a chain whose streamer number", self._index,
+                           "none")
+        self._reopen(0, streamer, slots[0])
+        return self._schedule()
 
     def _schedule(self):
         return repeat(0) if self._slots[0] is not None else None

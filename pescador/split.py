@@ -196,9 +196,28 @@ class EpochStreamer(Streamer):
         self.epoch += 1
         return active
 
-    def _iterate(self, max_iter: Optional[int]) -> Iterator[Any]:
-        with self as active:
-            yield from active._source(max_iter)
+    def _iterate(self, max_iter: Optional[int],
+                 position: Any) -> Iterator[Any]:
+        if position.done:
+            return
+        active = self._activate()
+        active.stream_ = (active._source(max_iter) if position.resume is None
+                          else active._resume(position.resume, max_iter))
+        self.active += 1
+        try:
+            yield from position.start(active)
+            position.end(done=True)
+        finally:
+            self._exit(active)
+
+    def _state(self, pulled: int) -> Dict[str, Any]:
+        raise PescadorError("{} cannot checkpoint yet".format(
+            type(self).__name__))
+
+    def _resume(self, state: Dict[str, Any],  # type: ignore[override]
+                max_iter: Optional[int] = None) -> Iterator[Any]:
+        raise PescadorError("{} cannot resume yet".format(
+            type(self).__name__))
 
     def _source(self, max_iter: Optional[int] = None) -> Iterator[Any]:
         """The items of this activation: the shares at ``self.epoch``."""
