@@ -7,7 +7,7 @@ the muxes themselves, in `pescador.mux`, state only their policy.
 import inspect
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import length_hint
 from typing import (Any, Callable, Dict, Iterable as TypingIterable, List,
                     Optional, Tuple)
@@ -108,11 +108,13 @@ def _weighted_indices(rng, weights, size):
 class _Slot:
     """One open activation of a child streamer in a slot of a mux.
 
-    Its items come from ``chain(first, map(next, counter))``: ``first``
-    holds the item pulled when the slot opened (to see that the streamer
-    is not empty) until it is taken, and ``counter`` is ``repeat(source,
-    n)``, whose remaining length tells how many items have been pulled and
-    how much of the budget is left, without counting per item.
+    Its items are ``first`` (the item pulled when the slot opened, to see
+    that the streamer is not empty, until it is taken), then the source's,
+    read through a ``repeat`` counter whose remaining length tells how many
+    items have been pulled and how much of the budget is left, without
+    counting per item in Python: ``compress(source, repeat(True, BIG))``
+    without a budget (the cheapest), ``map(next, repeat(source, budget))``
+    with one (compress would pull one item past the budget).
     """
 
     __slots__ = ("streamer", "source", "active", "path", "first", "counter",
@@ -130,11 +132,16 @@ class _Slot:
         one item) then the source, ``pulled`` items having been taken from
         the source so far, ``budget`` left (None: no limit)."""
         self.first = iter(first)
-        self.budgeted = budget is not None
-        self.start = budget if self.budgeted else BIG
-        self.counter = repeat(self.source, self.start)
         self.base = pulled
-        return chain(self.first, map(next, self.counter)).__next__
+        self.budgeted = budget is not None
+        if self.budgeted:
+            self.start = budget
+            self.counter = repeat(self.source, budget)
+            return chain(self.first, map(next, self.counter)).__next__
+        self.start = BIG
+        self.counter = repeat(True, BIG)
+        return chain(self.first, compress(self.source,
+                                          self.counter)).__next__
 
     def state(self):
         """The slot's position: see `BaseMux._reopen`."""
