@@ -581,7 +581,7 @@ class BaseMux(Streamer):
             return self._resume_state
         index = ({id(s): i for i, s in enumerate(self.streamers)}
                  if isinstance(self.streamers, list) else {})
-        state = {
+        state: Dict[str, Any] = {
             "mux": type(self).__name__,
             "n": len(self.streamers) if index else None,
             "rng": encode_rng(self.rng) if self.random_state is not None
@@ -599,6 +599,28 @@ class BaseMux(Streamer):
             state["seeds"] = [self._seeds[id(m)] for m in self._tree]
             state["epochs"] = [encode_rng(m.rng) for m in self._tree]
         return state
+
+    def _final_state(self) -> Optional[Dict[str, Any]]:
+        """On the outermost activation, once it has ended: the state of each
+        seeded mux's own generator, which the epochs after it draw from."""
+        if self._path:
+            return None
+        return {"mux": type(self).__name__,
+                "epochs": [encode_rng(m.rng) for m in self._tree]}
+
+    def _restore_final(self, state: Optional[Dict[str, Any]]) -> None:
+        if state is None:
+            return
+        state = check_keys(state, ("mux", "epochs"), repr(self))
+        if state["mux"] != type(self).__name__:
+            raise mismatch("a mux of type", type(self).__name__,
+                           state["mux"])
+        tree = _seeds(self)[1]
+        if len(tree) != len(state["epochs"]):
+            raise mismatch("a tree of seeded muxes", len(tree),
+                           len(state["epochs"]))
+        for mux, epoch in zip(tree, state["epochs"]):
+            decode_rng(mux.rng, epoch, repr(mux))
 
     def _restore_state(self, state):
         """Restore this fresh activation to ``state``; return the schedule

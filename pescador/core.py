@@ -63,6 +63,7 @@ class _Position:
 
     __slots__ = ("name", "call", "max_iter", "resume", "active", "counter",
                  "base", "done")
+    active: Any
 
     def __init__(self, streamer, call, max_iter, state):
         self.name = type(streamer).__name__
@@ -82,11 +83,16 @@ class _Position:
         return compress(active.stream_, self.counter)
 
     def end(self, done=False):
-        """The activation has ended."""
+        """The activation has ended; ``done``: so has the iteration, whose
+        state then keeps what the epochs after it need (a mux's generators,
+        see `Streamer._final_state`)."""
         if self.counter is not None:
             self.base += counted(self.counter)
+        if done:
+            self.done = True
+            if self.active is not None:
+                self.resume = self.active._final_state()
         self.active = self.counter = None
-        self.done = self.done or done
 
     def __call__(self):
         stream = self.resume
@@ -306,6 +312,25 @@ class Streamer:
                            "another one")
         return resume(inner, *self.args, **self.kwargs)
 
+    def _final_state(self) -> Optional[Dict[str, Any]]:
+        """What the iterations after this ended activation need of it: the
+        final state of the iteration it wraps, if that is one of ours (a mux
+        or a map over one), else None."""
+        if is_registered(self.stream_):
+            return {"inner": get_state(self.stream_)}
+        return None
+
+    def _restore_final(self, state: Optional[Dict[str, Any]]) -> None:
+        """Restore a `_final_state` (on the original, not a copy): a state
+        for an ended iteration still sets up the epochs after it."""
+        if state is not None and "inner" in state:
+            active = self._enter(state)
+            try:
+                for _ in active.stream_:    # an ended iteration: nothing
+                    break
+            finally:
+                self._exit(active)
+
     def __deepcopy__(self, memo):
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
@@ -397,6 +422,7 @@ class Streamer:
         # max_iter is a hint for subclasses that can stop at the source
         # (ZMQStreamer's worker); iterate() applies the limit itself.
         if position.done:
+            self._restore_final(position.resume)
             return
         active = self._enter(position.resume)
         try:
@@ -435,6 +461,8 @@ class Streamer:
         return self._start_iteration("cycle", self._cycle, max_iter, state)
 
     def _cycle(self, max_iter, position):
+        if position.done:
+            self._restore_final(position.resume)
         while not position.done:
             resumed = position.resume is not None
             active = self._enter(position.resume)

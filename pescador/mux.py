@@ -17,7 +17,7 @@ import warnings
 from bisect import bisect_right
 from collections.abc import Iterator
 from itertools import accumulate, cycle, repeat
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, List, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -589,6 +589,9 @@ class ChainMux(BaseMux):
     >>> ''.join(again), ''.join(again)
     ('hiyo', 'hiyo')
     """
+
+    # Per activation: the streamers a one-shot source gave (for 'cycle').
+    _seen: Optional[List[Any]]
 
     def __init__(self, streamers: Any, mode: str = "exhaustive",
                  random_state: RandomStateLike = None) -> None:

@@ -214,7 +214,7 @@ class EpochStreamer(Streamer):
         raise PescadorError("{} cannot checkpoint yet".format(
             type(self).__name__))
 
-    def _resume(self, state: Dict[str, Any],  # type: ignore[override]
+    def _resume(self, state: Dict[str, Any],
                 max_iter: Optional[int] = None) -> Iterator[Any]:
         raise PescadorError("{} cannot resume yet".format(
             type(self).__name__))
