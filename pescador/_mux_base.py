@@ -271,6 +271,14 @@ class BaseMux(Streamer):
     be renewed (it is asked for again) and False to go on, the item due
     from slot ``k`` then coming from whatever now fills it.
 
+    Checkpoints (`pescador.get_state`) take two more: ``_policy_state()``
+    returns the policy's bookkeeping in JSON types, and ``_restore(policy,
+    slots)`` rebuilds it instead of ``_start`` (with ``_reopen`` for the
+    slots and ``_resume_block`` for random draws made with ``_block``);
+    the base records the rest (the generator, the slots' positions, nested
+    muxes, the seeds). A mux without them iterates as usual but cannot be
+    checkpointed.
+
     Parameters
     ----------
     streamers : list of Streamer or iterable
@@ -676,7 +684,9 @@ class BaseMux(Streamer):
         checkpoint (the slots, blocks of draws and generator are the
         base's).
         """
-        raise NotImplementedError
+        raise PescadorError(
+            "{} cannot be checkpointed: it does not define _policy_state "
+            "and _restore (see BaseMux)".format(type(self).__name__))
 
     def _restore(self, policy: Dict[str, Any],
                  slots: List[Optional[Dict[str, Any]]]
@@ -690,7 +700,9 @@ class BaseMux(Streamer):
         Raise `PescadorError` (see `pescador.state.mismatch`) if they do not
         fit this mux.
         """
-        raise NotImplementedError
+        raise PescadorError(
+            "{} cannot resume: it does not define _policy_state and "
+            "_restore (see BaseMux)".format(type(self).__name__))
 
     def _on_dry(self, k: int) -> bool:
         """Hook: slot ``k`` has run dry (its streamer is exhausted or has

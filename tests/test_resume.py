@@ -308,3 +308,25 @@ def test_resume_streams_module_runs_standalone():
     assert resume_streams.run(dict(
         name="chain", call="iterate", kwargs={}, state=state_of(
             build("chain"), cut=3), epoch_items=2))["rest"][0] == [1, 0]
+
+
+def test_a_mux_without_the_checkpoint_hooks_says_so():
+    class Alternate(pescador.BaseMux):
+        def _start(self):
+            self._init_slots(len(self.streamers))
+            for k, streamer in enumerate(self.streamers):
+                self._open(k, streamer)
+
+        def _schedule(self):
+            return range(len(self.streamers)) if any(self._slots) else None
+
+        def _on_dry(self, k):
+            self._close(k)
+            return False
+
+    mux = Alternate(["abc", "xy"])
+    assert "".join(mux) == "axbyc"
+    iteration = mux.iterate()
+    next(iteration)
+    with pytest.raises(PescadorError, match="Alternate cannot be checkpointed"):
+        pescador.get_state(iteration)
