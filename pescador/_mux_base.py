@@ -616,7 +616,9 @@ class BaseMux(Streamer):
         return {"mux": type(self).__name__,
                 "epochs": [encode_rng(m.rng) for m in self._tree]}
 
-    def _restore_final(self, state: Optional[Dict[str, Any]]) -> None:
+    def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
+        """Set each seeded mux's own generator of the tree to where the
+        outermost activation ``state`` (or its `_final_state`) left it."""
         if state is None:
             return
         state = check_keys(state, ("mux", "epochs"), repr(self))

@@ -62,7 +62,7 @@ class _Position:
     """
 
     __slots__ = ("name", "call", "max_iter", "resume", "active", "counter",
-                 "base", "done")
+                 "base", "done", "closed")
     active: Any
 
     def __init__(self, streamer, call, max_iter, state):
@@ -72,6 +72,7 @@ class _Position:
         self.base = 0 if state is None else state["taken"]
         self.done = False if state is None else state["done"]
         self.active = self.counter = None
+        self.closed = False
 
     def start(self, active):
         """Count the items of the activation ``active`` from now on; return
@@ -100,6 +101,11 @@ class _Position:
         if self.counter is not None:
             pulled = counted(self.counter)
             taken += pulled
+            if self.closed and taken != self.max_iter:
+                raise PescadorError(
+                    "get_state: this iteration of a {} was closed before "
+                    "its end, which closed its streams: take the state "
+                    "before closing it".format(self.name))
             stream = self.active._state(pulled)
         return {"pescador_state": VERSION, "streamer": self.name,
                 "call": self.call, "max_iter": self.max_iter,
@@ -320,16 +326,17 @@ class Streamer:
             return {"inner": get_state(self.stream_)}
         return None
 
-    def _restore_final(self, state: Optional[Dict[str, Any]]) -> None:
-        """Restore a `_final_state` (on the original, not a copy): a state
-        for an ended iteration still sets up the epochs after it."""
-        if state is not None and "inner" in state:
-            active = self._enter(state)
-            try:
-                for _ in active.stream_:    # an ended iteration: nothing
-                    break
-            finally:
-                self._exit(active)
+    def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
+        """Set up the iterations after the one whose activation state (or
+        `_final_state`) is ``state``, without running it. A Streamer over
+        another Streamer or a mux has nothing to do: each activation works
+        on a deep copy of it. A map (a function with a
+        ``_pescador_restore_epochs`` attribute) passes it on to its
+        input, which it shares between activations; see `BaseMux` for a
+        mux's own generators."""
+        restore = getattr(self.streamer, "_pescador_restore_epochs", None)
+        if state is not None and "inner" in state and restore is not None:
+            restore(state["inner"], *self.args, **self.kwargs)
 
     def __deepcopy__(self, memo):
         clone = self.__class__.__new__(self.__class__)
@@ -414,6 +421,9 @@ class Streamer:
         position = _Position(self, call, max_iter, state)
         if max_iter is None:
             return register(run(max_iter, position), position)
+        if state is not None and position.base >= max_iter:
+            # Nothing is left to run: set up the epochs after it now.
+            self._restore_epochs(position.resume)
         limited = _Limited(run(max_iter, position),
                            max(max_iter - position.base, 0))
         return register(limited, position)
@@ -422,14 +432,14 @@ class Streamer:
         # max_iter is a hint for subclasses that can stop at the source
         # (ZMQStreamer's worker); iterate() applies the limit itself.
         if position.done:
-            self._restore_final(position.resume)
+            self._restore_epochs(position.resume)
             return
         active = self._enter(position.resume)
         try:
             yield from position.start(active)
             position.end(done=True)
         finally:
-            self._exit(active)
+            self._exit(active, position)
 
     def cycle(self, max_iter: Optional[int] = None,
               state: Optional[Dict[str, Any]] = None) -> Iterator[Any]:
@@ -462,7 +472,7 @@ class Streamer:
 
     def _cycle(self, max_iter, position):
         if position.done:
-            self._restore_final(position.resume)
+            self._restore_epochs(position.resume)
         while not position.done:
             resumed = position.resume is not None
             active = self._enter(position.resume)
@@ -478,11 +488,13 @@ class Streamer:
                 yield from items
                 position.end()
             finally:
-                self._exit(active)
+                self._exit(active, position)
 
-    def _exit(self, active):
+    def _exit(self, active, position=None):
         """End the activation ``active`` of an iteration: close its source
         (which `yield from` a counting map would not do) and count it off."""
+        if position is not None and position.counter is not None:
+            position.closed = True      # closed before its end
         close = getattr(active.stream_, "close", None)
         if close is not None:
             close()

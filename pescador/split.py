@@ -208,7 +208,7 @@ class EpochStreamer(Streamer):
             yield from position.start(active)
             position.end(done=True)
         finally:
-            self._exit(active)
+            self._exit(active, position)
 
     def _state(self, pulled: int) -> Dict[str, Any]:
         raise PescadorError("{} cannot checkpoint yet".format(

@@ -20,7 +20,7 @@ from tests import resume_streams
 from tests.resume_streams import PRODUCED, S, STREAMS, build
 
 ROOT = Path(__file__).resolve().parent.parent
-CUTS = [0, 1, 2, 5, 13, 34, 89]
+CUTS = [0, 1, 2, 5, 13, 34, 89, 90]
 EPOCH_ITEMS = 40
 
 
@@ -329,4 +329,23 @@ def test_a_mux_without_the_checkpoint_hooks_says_so():
     iteration = mux.iterate()
     next(iteration)
     with pytest.raises(PescadorError, match="Alternate cannot be checkpointed"):
+        pescador.get_state(iteration)
+
+
+def test_the_state_after_max_iter_sets_up_the_next_epoch():
+    # The usual loop: one epoch of max_iter items, then a checkpoint.
+    items, epoch = reference("stochastic", "iterate", {"max_iter": 90})
+    iteration = build("stochastic").iterate(max_iter=90)
+    assert list(iteration) == items
+    state = json.loads(json.dumps(pescador.get_state(iteration)))
+    stream = build("stochastic")
+    assert list(stream.iterate(max_iter=90, state=state)) == []
+    assert list(stream.iterate(max_iter=EPOCH_ITEMS)) == epoch
+
+
+def test_a_closed_iteration_has_no_state():
+    iteration = build("stochastic").iterate(max_iter=90)
+    list(islice(iteration, 10))
+    iteration.close()
+    with pytest.raises(PescadorError, match="closed before its end"):
         pescador.get_state(iteration)
