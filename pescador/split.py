@@ -196,13 +196,23 @@ class EpochStreamer(Streamer):
         self.epoch += 1
         return active
 
+    def _enter(self, state: Optional[Dict[str, Any]] = None
+               ) -> "EpochStreamer":
+        active = super()._enter(state)
+        if state is not None:
+            self._resumed(active)
+        return active
+
     def _iterate(self, max_iter: Optional[int],
                  position: Any) -> Iterator[Any]:
         if position.done:
             return
         active = self._activate()
-        active.stream_ = (active._source(max_iter) if position.resume is None
-                          else active._resume(position.resume, max_iter))
+        if position.resume is None:
+            active.stream_ = active._source(max_iter)
+        else:
+            active.stream_ = active._resume(position.resume, max_iter)
+            self._resumed(active)
         self.active += 1
         try:
             yield from position.start(active)
@@ -210,12 +220,21 @@ class EpochStreamer(Streamer):
         finally:
             self._exit(active)
 
+    def _resumed(self, active: "EpochStreamer") -> None:
+        # The resumed activation runs the state's epoch (its `_resume` set
+        # it); the epochs after it continue from there.
+        self.epoch = active.epoch + 1
+
     def _state(self, pulled: int) -> Dict[str, Any]:
+        """The state of this activation, with its ``epoch``; a subclass
+        that can checkpoint overrides it and `_resume`."""
         raise PescadorError("{} cannot checkpoint yet".format(
             type(self).__name__))
 
     def _resume(self, state: Dict[str, Any],  # type: ignore[override]
                 max_iter: Optional[int] = None) -> Iterator[Any]:
+        """The items of an activation continuing from ``state`` (what
+        `_state` returned), setting ``self.epoch`` to the state's."""
         raise PescadorError("{} cannot resume yet".format(
             type(self).__name__))
 

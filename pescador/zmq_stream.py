@@ -22,11 +22,12 @@ import numpy as np
 import zmq
 
 from ._background.address import default_transport
+from ._background.checkpoint import Progress, Received, check_state
 from ._background.session import Session
 from ._background.worker import Job
 from ._zmq_wire import RemoteTraceback  # noqa: F401 (importable here)
-from ._zmq_wire import (_DATA, _ERROR, _TOKEN_SIZE, zmq_recv_data,
-                        zmq_send_data)
+from ._zmq_wire import (_DATA, _ERROR, _SNAPSHOT, _TOKEN_SIZE,
+                        zmq_recv_data, zmq_send_data)
 from .exceptions import PescadorError
 from .split import EpochStreamer, merge_plan
 from .util import _check_choice, _is_int, _is_number
@@ -264,66 +265,108 @@ class ZMQStreamer(EpochStreamer):
                 "method".format(self.streamer, start_method,
                                 type(exc).__name__, exc)) from exc
 
-    def _jobs(self, start_method, max_iter):
+    def _jobs(self, start_method, max_iter, resume):
         """The job of each worker: share ``i`` of ``n_workers`` at this
-        iteration's epoch. ``max_iter`` bounds each share (none can yield
-        more than the total); the consumer enforces the total."""
+        iteration's epoch (continuing from ``resume[i]``, a worker's entry
+        of a state, if given). ``max_iter`` bounds each share (none can
+        yield more than the total); the consumer enforces the total."""
         payload, pickled = self._payload(start_method)
-        return [Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
-                    self.copy, max_iter, self.epoch, index=index,
-                    count=self.n_workers, consumer_pid=os.getpid())
-                for index in range(self.n_workers)]
+        jobs = []
+        for index, worker in enumerate(resume):
+            job = Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
+                      self.copy, max_iter, self.epoch, index=index,
+                      count=self.n_workers, consumer_pid=os.getpid())
+            if worker is not None:
+                job.resume, job.skip = worker["state"], worker["skip"]
+                job.ended = worker["ended"]
+            jobs.append(job)
+        return jobs
 
     def _source(self, max_iter=None):
+        return self._run(max_iter, None)
+
+    def _resume(self, state, max_iter=None):
+        state = check_state(state, self.n_workers, self.ordered)
+        self.epoch = state["epoch"]
+        return self._run(max_iter, state)
+
+    def _state(self, pulled):
+        return self._progress.state()
+
+    def _run(self, max_iter, state):
+        """The items of this activation, from the start or from ``state``;
+        what the consumer has received goes into ``self._progress``."""
         count = self.n_workers
         # Before any process starts: raises for a stream that cannot be
         # split into `count` shares.
         plan = merge_plan(self.streamer, count, self.epoch) \
             if count > 1 else None
-        mp_context = multiprocessing.get_context(self.start_method)
-        session = None
+        resume = [None] * count if state is None else state["workers"]
+        received = [Received() if worker is None else Received(
+            worker["state"], worker["skip"], worker["ended"])
+            for worker in resume]
+        progress = self._progress = Progress(self.epoch, self.ordered,
+                                             received)
+        session = Session(self.timeout, self.copy)
         try:
-            session = Session(self.timeout, self.copy)
+            receivers = [_received(session, index, share)
+                         for index, share in enumerate(received)]
+            if count == 1:  # the worker itself stops after max_iter items
+                items = receivers[0]
+            elif self.ordered:
+                assert plan is not None  # count > 1
+                # Raises for a merge state that does not fit, before any
+                # process starts.
+                items = progress.merge = plan.merge(
+                    receivers, None if state is None else state["merge"])
+            else:
+                items = _first_ready(session, received)
+        except BaseException:
+            session.close()
+            raise
+        return self._items(session, items, resume, max_iter)
+
+    def _items(self, session, items, resume, max_iter):
+        try:
+            mp_context = multiprocessing.get_context(self.start_method)
             session.start(mp_context,
-                          self._jobs(mp_context.get_start_method(), max_iter),
+                          self._jobs(mp_context.get_start_method(), max_iter,
+                                     resume),
                           self.transport or default_transport(),
                           (self.min_port, self.max_port, self.max_tries))
-            if count == 1:  # the worker itself stops after max_iter items
-                yield from _received(session, 0)
-                return
-            if self.ordered:
-                assert plan is not None  # count > 1
-                items = plan.merge([_received(session, index)
-                                    for index in range(count)])
-            else:
-                items = _first_ready(session, count)
             try:
                 yield from islice(items, max_iter)
             finally:
                 items.close()
         finally:
-            if session is not None:
-                session.close()
+            session.close()
 
 
-def _received(session, index):
-    """Worker ``index``'s items, in order; its error raised (a receiver
-    for `pescador._merge`)."""
+def _received(session, index, received):
+    """Worker ``index``'s items, in order, counted in ``received`` (a
+    `Received`) with its snapshots; its error raised (a receiver for
+    `pescador._merge`)."""
     names: dict = {}
     receive = session.receive
     while True:
         kind, item = receive(index, names)
         if kind == _DATA:
+            received.count += 1
             yield item
+        elif kind == _SNAPSHOT:
+            received.snapshot(item)
         elif kind is not None:
             if kind == _ERROR:
                 raise item
+            received.ended = True
             return
 
 
-def _first_ready(session, count):
+def _first_ready(session, received):
     """The workers' items in the order they arrive (``ordered=False``),
-    until every worker has sent its end."""
+    until every worker has sent its end; counted in ``received`` (a
+    `Received` per worker) with their snapshots."""
+    count = len(received)
     sockets = session.sockets
     workers = session.workers
     names: List[dict] = [{} for _ in range(count)]
@@ -344,9 +387,13 @@ def _first_ready(session, count):
         for index in indices:
             kind, item = session.receive(index, names[index])
             if kind == _DATA:
+                received[index].count += 1
                 yield item
+            elif kind == _SNAPSHOT:
+                received[index].snapshot(item)
             elif kind is not None:
                 if kind == _ERROR:
                     raise item
+                received[index].ended = True
                 live.discard(index)
                 poller.unregister(sockets[index])
