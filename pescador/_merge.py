@@ -179,7 +179,7 @@ class _Position:
         self.live = list(range(count)) if weights is None else [
             k for k, weight in enumerate(weights) if weight > 0]
         self.at = 0
-        self.block: Optional[Dict[str, Any]] = None
+        self.block: Any = None  # a bit generator's state dict
         self.used = 0
 
     def state(self) -> Dict[str, Any]:
@@ -221,6 +221,7 @@ def _merged(iterators: List[Iterator[T]], weights: Optional[List[float]],
         if rng is None or len(position.live) == 1:
             yield from _round_robin(iterators, position)
         else:
+            assert weights is not None  # rng is made for weights only
             yield from _weighted(iterators, weights, rng, position)
     finally:
         for iterator in iterators:

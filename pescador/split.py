@@ -228,15 +228,17 @@ class EpochStreamer(Streamer):
     def _state(self, pulled: int) -> Dict[str, Any]:
         """The state of this activation, with its ``epoch``; a subclass
         that can checkpoint overrides it and `_resume`."""
-        raise PescadorError("{} cannot checkpoint yet".format(
-            type(self).__name__))
+        raise PescadorError(
+            "{} cannot checkpoint yet: pescador.get_state of its iterations "
+            "is not supported (ZMQStreamer's is)".format(type(self).__name__))
 
-    def _resume(self, state: Dict[str, Any],  # type: ignore[override]
+    def _resume(self, state: Dict[str, Any],
                 max_iter: Optional[int] = None) -> Iterator[Any]:
         """The items of an activation continuing from ``state`` (what
         `_state` returned), setting ``self.epoch`` to the state's."""
-        raise PescadorError("{} cannot resume yet".format(
-            type(self).__name__))
+        raise PescadorError(
+            "{} cannot checkpoint yet: it cannot resume from a state "
+            "(ZMQStreamer can)".format(type(self).__name__))
 
     def _source(self, max_iter: Optional[int] = None) -> Iterator[Any]:
         """The items of this activation: the shares at ``self.epoch``."""

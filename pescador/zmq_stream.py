@@ -182,6 +182,39 @@ class ZMQStreamer(EpochStreamer):
     batch of a PyTorch ``DataLoader`` worker does. ``max_iter`` is the
     total over all workers.
 
+    Checkpoint and resume: `pescador.get_state` of an iteration returns
+    the position of what the consumer has *received* (the workers run
+    ahead of it; their own positions are not used), and ``iterate``,
+    ``cycle`` or ``__call__`` with ``state=`` on an equal ZMQStreamer
+    (same stream, ``n_workers``, ``ordered`` and ``max_iter``) continues
+    from there, e.g. in a new process. Each worker sends the state of its
+    share (`pescador.get_state` of it, as JSON) before its first item, then
+    after every 256th item or the first item after a second, in order with
+    its items; the consumer keeps, per worker, the last one it has read
+    and the count of items received since. Resuming, each worker continues
+    its share from that state and skips those items without sending them:
+    it re-runs at most 256 items (or a second's worth), plus what the
+    share's own state re-runs (the activations open at the snapshot),
+    never the epoch from its start. The merge continues from its own
+    position, and ``epoch`` from the state's.
+
+    - ``ordered=True`` with seeded muxes and deterministic generators:
+      exact. The resumed iteration yields exactly the items the
+      uninterrupted one would have, and the epochs after it continue as
+      they would have.
+    - ``ordered=False``: each worker continues its share from the last item
+      the consumer received from it. The items are exactly the rest of
+      each share, in its order; their interleaving is the arrival order,
+      as always.
+    - Unseeded muxes (``random_state=None``) or random generators: not
+      exact. Each worker reseeds numpy from fresh entropy, so the items
+      re-run after a snapshot, and all that follows, draw other numbers
+      than the uninterrupted run would have.
+
+    A state of another ``n_workers``, ``ordered`` or stream raises
+    `PescadorError` saying what differs (a share's state is checked in its
+    worker and re-raised in the consumer).
+
     The worker outlives its last message until the consumer has read it
     (a peer that exits early loses messages in transit). At the end of the
     stream, and on an early stop (``break``, ``close()``, garbage
@@ -221,6 +254,18 @@ class ZMQStreamer(EpochStreamer):
     >>> sorted(int(item['x']) for item in pescador.ZMQStreamer(
     ...     mux, n_workers=2, ordered=False))
     [0, 1, 2, 10, 11, 12, 20, 21, 22]
+
+    A checkpoint, and the rest of the epoch from it (in a new process, the
+    stream is rebuilt equal; ``json.dumps(state)`` stores it):
+
+    >>> items = pool.iterate()
+    >>> [int(next(items)['x']) for _ in range(4)]
+    [0, 10, 1, 11]
+    >>> state = pescador.get_state(items)
+    >>> items.close()
+    >>> again = pescador.ZMQStreamer(mux, n_workers=2)
+    >>> [int(item['x']) for item in again.iterate(state=state)]
+    [2, 12, 20, 21, 22]
     >>> bad = pescador.ZMQStreamer(pescador.Streamer([{'x': [1, 2]}]))
     >>> list(bad)
     Traceback (most recent call last):

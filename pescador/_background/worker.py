@@ -28,6 +28,7 @@ import shutil
 import signal
 import sys
 import time
+from itertools import islice
 from typing import Optional, Sequence
 
 import numpy as np
@@ -288,9 +289,18 @@ def _stream(socket, job, control, opened, writer=None):
     token = job.token
     if job.ended:
         return [_END + token]
-    source = _streamer(job).iterate(max_iter=job.max_iter, state=job.resume)
+    # Not iterate(max_iter): the caller must hold the generator itself,
+    # so that it is closed there, not by the garbage collector when an
+    # islice runs out (where a stop request could interrupt its cleanup).
+    source = _streamer(job).iterate(state=job.resume)
     opened.append(source)
     skip(source, job.skip, "share {} of {}".format(job.index, job.count))
+    items = source
+    if job.max_iter is not None:
+        # No share can yield more than the total (the consumer enforces
+        # it): count what this share yielded before the resumed point.
+        before = job.skip + (job.resume["taken"] if job.resume else 0)
+        items = islice(source, max(job.max_iter - before, 0))
     names: dict = {}
     in_flight = writer.in_flight if writer is not None else 0
     # A first snapshot before the first item names the share's stream,
@@ -298,7 +308,7 @@ def _stream(socket, job, control, opened, writer=None):
     sent, due = 0, _push_snapshot(socket, source, 0, token, control)
     clock = time.monotonic
     deadline = clock() + SNAPSHOT_SECONDS if due < _NEVER else _NEVER
-    for item in source:
+    for item in items:
         frames = _encode(item, token, names, writer, in_flight)
         # Copied: the values sent are those at yield time, even if the
         # generator changes its arrays afterwards (frames of 64 KB or
