@@ -189,11 +189,11 @@ class ZMQStreamer(EpochStreamer):
     (same stream, ``n_workers``, ``ordered`` and ``max_iter``) continues
     from there, e.g. in a new process. Each worker sends the state of its
     share (`pescador.get_state` of it, as JSON) before its first item, then
-    after every 256th item or the first item after a second, in order with
-    its items; the consumer keeps, per worker, the last one it has read
+    after every 1024th item or the first item after a second, in order
+    with its items; the consumer keeps, per worker, the last one it has read
     and the count of items received since. Resuming, each worker continues
     its share from that state and skips those items without sending them:
-    it re-runs at most 256 items (or a second's worth), plus what the
+    it re-runs at most 1024 items (or a second's worth), plus what the
     share's own state re-runs (the activations open at the snapshot),
     never the epoch from its start. The merge continues from its own
     position, and ``epoch`` from the state's.

@@ -45,9 +45,9 @@ def stochastic():
 
 
 def chain():
-    """A ChainMux of 750 items: share sizes differ for 2 workers (450 and
-    300), so one ends first."""
-    return ChainMux([Streamer(labelled, k, 150) for k in range(5)])
+    """A ChainMux of 2500 items: share sizes differ for 2 workers (1500
+    and 1000), so one ends first."""
+    return ChainMux([Streamer(labelled, k, 500) for k in range(5)])
 
 
 def large():
@@ -108,23 +108,23 @@ def test_resume_matches_uninterrupted_run():
     # (stream, n_workers, max_iter, checkpoints): before the first item,
     # within the first snapshot period, and past snapshots (and, for the
     # chain with 2 workers, after its smaller share has ended).
-    matrix = [("stochastic", 1, 900, (0, 5, 700)),
-              ("stochastic", 2, 900, (5, 700)),
-              ("stochastic", 3, 900, (5, 800)),
-              ("chain", 1, None, (5, 700)),
-              ("chain", 2, None, (0, 5, 400, 650, 750)),
-              ("chain", 3, None, (5, 700))]
+    matrix = [("stochastic", 1, 2500, (0, 5, 2200)),
+              ("stochastic", 2, 2500, (5, 2200)),
+              ("stochastic", 3, 2500, (5, 2400)),
+              ("chain", 1, None, (5, 2200)),
+              ("chain", 2, None, (0, 5, 1500, 2200, 2500)),
+              ("chain", 3, None, (5, 2200))]
     cases, expected = [], []
     for name, k, max_iter, ns in matrix:
         full, states, after = checkpoints(
             ZMQStreamer(STREAMS[name](), n_workers=k), ns, max_iter,
             epochs=1)
-        assert len(full) == (max_iter or 750)
+        assert len(full) == (max_iter or 2500)
         for n, state in states.items():
             workers = (state["stream"] or {"workers": []})["workers"]
             # Resuming re-runs at most a snapshot's worth per worker.
             assert all(w["skip"] <= SNAPSHOT_ITEMS for w in workers)
-            if n >= 700:  # a periodic snapshot, not only the first one
+            if n / k > 1.05 * SNAPSHOT_ITEMS:  # a periodic snapshot too
                 assert any(w["state"]["taken"] > 0 for w in workers)
             cases.append({"stream": name, "k": k, "max_iter": max_iter,
                           "state": state, "after": 1})
@@ -144,14 +144,14 @@ def test_resume_matches_uninterrupted_run():
 
 def test_resume_within_a_cycle():
     # A state taken in the second pass of a cycle: the rest of that pass
-    # and the next one, as uninterrupted.
+    # and the start of the next one (epoch 2), as uninterrupted.
     full, states, _ = checkpoints(ZMQStreamer(chain(), n_workers=2),
-                                  [1000], max_iter=1800, call="cycle")
-    assert len(full) == 1800 and states[1000]["stream"]["epoch"] == 1
+                                  [3000], max_iter=5500, call="cycle")
+    assert len(full) == 5500 and states[3000]["stream"]["epoch"] == 1
     (result,) = resume_in_subprocess([{
-        "stream": "chain", "k": 2, "max_iter": 1800, "call": "cycle",
-        "state": states[1000]}])
-    assert len(result["rest"]) == 800 and result["rest"] == full[1000:]
+        "stream": "chain", "k": 2, "max_iter": 5500, "call": "cycle",
+        "state": states[3000]}])
+    assert len(result["rest"]) == 2500 and result["rest"] == full[3000:]
     assert result["epoch"] == 3
 
 
@@ -171,7 +171,7 @@ def test_unordered_resume_gives_each_worker_the_rest_of_its_share():
         "state": state}])
     everything = [key(item) for item in chain()]
     got = first + result["rest"]
-    assert len(got) == len(everything) == 750
+    assert len(got) == len(everything) == 2500
     assert Counter(got) == Counter(everything)
     for share in range(2):  # each share in its own order
         mine = [x for x in got if (x // 1000) % 2 == share]
@@ -181,14 +181,14 @@ def test_unordered_resume_gives_each_worker_the_rest_of_its_share():
 def test_state_at_the_end_and_on_a_fresh_stream():
     stream = ZMQStreamer(chain(), n_workers=2)
     items = stream.iterate()
-    assert len(list(items)) == 750
+    assert len(list(items)) == 2500
     state = json.loads(json.dumps(pescador.get_state(items)))
     assert state["done"] is True
     again = ZMQStreamer(chain(), n_workers=2)
     assert list(again.iterate(state=state)) == []
     # Before the first item: the whole epoch.
     fresh = pescador.get_state(ZMQStreamer(chain(), n_workers=2).iterate())
-    assert len(list(again.iterate(state=fresh))) == 750
+    assert len(list(again.iterate(state=fresh))) == 2500
 
 
 # -- states that do not fit ---------------------------------------------------

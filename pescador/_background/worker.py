@@ -46,8 +46,9 @@ _MAX_IN_FLIGHT = 1024  # arrays in shared memory, whatever the hwm
 # A snapshot of the share's state follows every this many items, or the
 # first item after this many seconds: resuming re-runs at most that much
 # of each share (plus what its own state re-runs), while the per-item cost
-# stays a counter and a clock read.
-SNAPSHOT_ITEMS = 256
+# stays a count and a clock read (50 ns), and the snapshots' (get_state of
+# a StochasticMux of 100 streamers and JSON: 70 us) under 70 ns an item.
+SNAPSHOT_ITEMS = 1024
 SNAPSHOT_SECONDS = 1.0
 _NEVER = float("inf")
 # Held while the worker puts an array in shared memory, so that no
@@ -305,16 +306,15 @@ def _stream(socket, job, control, opened, writer=None):
     in_flight = writer.in_flight if writer is not None else 0
     # A first snapshot before the first item names the share's stream,
     # so that a state of another stream is refused when resuming.
-    sent, due = 0, _push_snapshot(socket, source, 0, token, control)
+    due = _push_snapshot(socket, source, 0, token, control)
     clock = time.monotonic
     deadline = clock() + SNAPSHOT_SECONDS if due < _NEVER else _NEVER
-    for item in items:
+    for sent, item in enumerate(items, 1):
         frames = _encode(item, token, names, writer, in_flight)
         # Copied: the values sent are those at yield time, even if the
         # generator changes its arrays afterwards (frames of 64 KB or
         # less are copied by pyzmq anyway).
         _push(socket, frames, True, control)
-        sent += 1
         if sent >= due or clock() >= deadline:
             due = _push_snapshot(socket, source, sent, token, control)
             deadline = clock() + SNAPSHOT_SECONDS if due < _NEVER \
