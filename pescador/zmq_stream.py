@@ -144,7 +144,9 @@ class ZMQStreamer(EpochStreamer):
         process starts); if ``streamer`` cannot be pickled for the start
         method, if no port could be bound, or if a worker dies without
         ending its stream (the message names its exit code; the other
-        workers are stopped).
+        workers are stopped); with ``state=``, if the state does not fit
+        (see "Checkpoint and resume" below). `pescador.get_state` of an
+        iteration whose shares cannot checkpoint.
     DataError
         When iterating, if an item is not a dict of numpy arrays.
     Exception
@@ -182,7 +184,7 @@ class ZMQStreamer(EpochStreamer):
     batch of a PyTorch ``DataLoader`` worker does. ``max_iter`` is the
     total over all workers.
 
-    Checkpoint and resume: `pescador.get_state` of an iteration returns
+    Checkpoint and resume. `pescador.get_state` of an iteration returns
     the position of what the consumer has *received* (the workers run
     ahead of it; their own positions are not used), and ``iterate``,
     ``cycle`` or ``__call__`` with ``state=`` on an equal ZMQStreamer

@@ -10,6 +10,7 @@ taking a state must not change what follows.
 """
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -189,6 +190,56 @@ def test_state_at_the_end_and_on_a_fresh_stream():
     # Before the first item: the whole epoch.
     fresh = pescador.get_state(ZMQStreamer(chain(), n_workers=2).iterate())
     assert len(list(again.iterate(state=fresh))) == 2500
+
+
+def test_resume_with_spawned_workers():
+    # The jobs, resume states included, are pickled to the workers.
+    full, states, _ = checkpoints(ZMQStreamer(stochastic(), n_workers=2),
+                                  [30], max_iter=300)
+    again = ZMQStreamer(stochastic(), n_workers=2, start_method="spawn")
+    rest = [key(item) for item in again.iterate(max_iter=300,
+                                                state=states[30])]
+    assert len(rest) == 270 and rest == full[30:]
+
+
+def test_unseeded_resume_continues_with_the_right_count():
+    # Not exact (each worker reseeds numpy from fresh entropy), but the
+    # resumed iteration runs and stops at the same total.
+    mux = StochasticMux([Streamer(labelled, k, 40) for k in range(4)],
+                        n_active=2, rate=4, random_state=None)
+    state = state_after(ZMQStreamer(mux, n_workers=2), 50, max_iter=200)
+    rest = list(ZMQStreamer(mux, n_workers=2).iterate(max_iter=200,
+                                                      state=state))
+    assert len(rest) == 150
+
+
+def counted(label, n, made):
+    """``labelled(label, n)``, counting each item made in ``made`` (a
+    shared `multiprocessing.Value`, inherited by forked workers)."""
+    for item in labelled(label, n):
+        with made.get_lock():
+            made.value += 1
+        yield item
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="the counter is inherited through fork")
+def test_resume_does_not_rerun_the_epoch():
+    # 20000 items over 2 workers, a checkpoint at 15000: the workers re-run
+    # at most a snapshot's worth each, plus the activation open at their
+    # snapshot (one streamer, 2000 items): far less than the 15000 before.
+    made = multiprocessing.Value("q", 0)
+
+    def pool():
+        mux = ChainMux([Streamer(counted, k, 2000, made) for k in range(10)])
+        return ZMQStreamer(mux, n_workers=2, start_method="fork")
+
+    full, states, _ = checkpoints(pool(), [15000])
+    assert len(full) == 20000
+    made.value = 0
+    rest = [key(item) for item in pool().iterate(state=states[15000])]
+    assert len(rest) == 5000 and rest == full[15000:]
+    assert 5000 <= made.value <= 5000 + 2 * (SNAPSHOT_ITEMS + 2000)
 
 
 # -- states that do not fit ---------------------------------------------------
