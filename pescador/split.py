@@ -171,7 +171,13 @@ class EpochStreamer(Streamer):
     each activation runs the shares at the current ``epoch`` and counts it
     up on the original, so epochs differ, and a deep copy made before
     iterating replays them. A subclass sets ``self.epoch = 0`` and defines
-    ``_source(max_iter)``, which may stop its shares at ``max_iter``.
+    ``_source(max_iter)``, which may stop its shares at ``max_iter``. To
+    checkpoint, it also defines ``_state(pulled)`` (its activation's state,
+    JSON types, holding the epoch) and ``_resume(state, max_iter)`` (the
+    items continuing from it, after setting ``self.epoch`` to the state's);
+    the epochs after a resumed one continue from it. Without them,
+    `pescador.get_state` of a started iteration, and resuming, raise
+    `PescadorError` ("... cannot checkpoint yet"): `RayStreamer` is so.
 
     Examples
     --------

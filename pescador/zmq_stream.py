@@ -268,6 +268,7 @@ class ZMQStreamer(EpochStreamer):
     >>> again = pescador.ZMQStreamer(mux, n_workers=2)
     >>> [int(item['x']) for item in again.iterate(state=state)]
     [2, 12, 20, 21, 22]
+
     >>> bad = pescador.ZMQStreamer(pescador.Streamer([{'x': [1, 2]}]))
     >>> list(bad)
     Traceback (most recent call last):

@@ -24,6 +24,7 @@ from pescador import (ChainMux, PescadorError, StochasticMux, Streamer,
                       ZMQStreamer)
 from pescador._background.checkpoint import Received
 from pescador._background.worker import SNAPSHOT_ITEMS
+from pescador.split import EpochStreamer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 120  # seconds: a bound on each subprocess
@@ -284,6 +285,29 @@ def test_mismatched_states_are_refused():
     state["stream"]["workers"][0]["skip"] = -1
     with pytest.raises(PescadorError, match="skip"):
         next(ZMQStreamer(chain(), n_workers=2).iterate(state=state))
+
+
+def test_an_executor_without_checkpoints_says_so():
+    # RayStreamer's case (starting Ray is slow): the EpochStreamer base.
+    class Epochs(EpochStreamer):
+        def __init__(self, streamer):
+            super().__init__(streamer)
+            self.epoch = 0
+
+        def _source(self, max_iter=None):
+            yield from pescador.shard(self.streamer, 0, 1, epoch=self.epoch)
+
+    items = Epochs(chain()).iterate()
+    next(items)
+    with pytest.raises(PescadorError, match="Epochs cannot checkpoint yet"):
+        pescador.get_state(items)
+    # Before the first item, the state is "from the start", which works;
+    # a state within the epoch cannot.
+    state = pescador.get_state(Epochs(chain()).iterate())
+    assert len(list(Epochs(chain()).iterate(state=state))) == 2500
+    state["stream"] = {"epoch": 0}
+    with pytest.raises(PescadorError, match="Epochs cannot checkpoint yet"):
+        next(Epochs(chain()).iterate(state=state))
 
 
 def test_a_share_that_cannot_checkpoint_says_so():
