@@ -24,6 +24,7 @@ from pescador import (ChainMux, PescadorError, StochasticMux, Streamer,
                       ZMQStreamer)
 from pescador._background.checkpoint import Received
 from pescador._background.worker import SNAPSHOT_ITEMS
+from pescador._merge import merge
 from pescador.split import EpochStreamer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -241,6 +242,30 @@ def test_resume_does_not_rerun_the_epoch():
     rest = [key(item) for item in pool().iterate(state=states[15000])]
     assert len(rest) == 5000 and rest == full[15000:]
     assert 5000 <= made.value <= 5000 + 2 * (SNAPSHOT_ITEMS + 2000)
+
+
+@pytest.mark.parametrize("weights", [None, [0.5, 0.3, 0.2]])
+def test_merge_resumes_at_any_position(weights):
+    # The merge alone, in-process: at block boundaries (1024 draws), where
+    # shares end, and after; each share continues from what was taken.
+    sizes = [3000, 1500, 700]
+    shares = [range(k * 10000, k * 10000 + n) for k, n in enumerate(sizes)]
+    full = list(merge(shares, weights, 3))
+    assert len(full) == sum(sizes)
+    ends = [max(i for i, x in enumerate(full) if x // 10000 == k)
+            for k in range(3)]
+    points = {0, 1, 1023, 1024, 1025, 2048, 2049, len(full)}
+    points |= {end + d for end in ends for d in (-1, 0, 1, 2)}
+    for n in sorted(p for p in points if 0 <= p <= len(full)):
+        merged = merge([iter(share) for share in shares], weights, 3)
+        first = [next(merged) for _ in range(n)]
+        state = json.loads(json.dumps(pescador.get_state(merged)))
+        taken = Counter(x // 10000 for x in first)
+        rest = list(merge([iter(share[taken[k]:])
+                           for k, share in enumerate(shares)],
+                          weights, 3, state))
+        assert len(first) + len(rest) == len(full), n
+        assert first + rest == full, n
 
 
 # -- states that do not fit ---------------------------------------------------
