@@ -20,6 +20,7 @@ itself re-runs); a worker whose end the consumer had seen sends its end at
 once; the merge continues from its position.
 """
 
+import copy
 from typing import Any, Dict, List, Optional
 
 from ..exceptions import PescadorError
@@ -57,8 +58,9 @@ class Received:
             raise PescadorError(
                 "ZMQStreamer cannot checkpoint: the share of worker {} "
                 "cannot ({})".format(index, self.error))
-        return {"state": self.state, "skip": self.count - self.at,
-                "ended": self.ended}
+        # A copy: the caller may change what it gets.
+        return {"state": copy.deepcopy(self.state),
+                "skip": self.count - self.at, "ended": self.ended}
 
 
 class Progress:
