@@ -10,18 +10,26 @@ the same as over the shares run in-process.
 ``ordered=False`` executors do not use this module: they yield whatever item
 arrives first (for ZMQ, a poll over the workers' sockets) and end when
 every worker has ended.
+
+A merge can checkpoint: `pescador.get_state` of the generator `merge`
+returns its position (the shares still pulled, in the order of the
+rotation, and for a weighted merge the generator's state at the start of
+the current block of draws and how many of them were used), and
+``merge(..., state=...)`` continues from it, given shares that continue
+from the same point.
 """
 
 from dataclasses import dataclass
-from itertools import cycle, islice
 from typing import (
-    Any, Generator, Iterable, Iterator, List, Optional, Sequence, Tuple,
-    TypeVar)
+    Any, Dict, Generator, Iterable, Iterator, List, Optional, Sequence,
+    Tuple, TypeVar)
 
 import numpy as np
 
 from ._mux_base import _BLOCK
 from .exceptions import PescadorError
+from .state import (check_keys, decode_rng, encode_rng_state, mismatch,
+                    register)
 
 __all__ = ["MergePlan", "merge"]
 
@@ -54,9 +62,11 @@ class MergePlan:
     weights: Optional[Tuple[float, ...]]
     seed: Optional[int]
 
-    def merge(self, shares: Sequence[Iterable[T]]
+    def merge(self, shares: Sequence[Iterable[T]],
+              state: Optional[Dict[str, Any]] = None
               ) -> Generator[T, None, None]:
-        """`merge` the ``count`` ``shares`` by this plan.
+        """`merge` the ``count`` ``shares`` by this plan (continuing from
+        ``state``, if given).
 
         Examples
         --------
@@ -68,12 +78,14 @@ class MergePlan:
             raise PescadorError(
                 "merge: {} shares for a plan of {}".format(
                     len(shares), self.count))
-        return merge(shares, self.weights, self.seed)
+        return merge(shares, self.weights, self.seed, state)
 
 
 def merge(shares: Sequence[Iterable[T]],
           weights: Optional[Sequence[float]] = None,
-          seed: Optional[int] = None) -> Generator[T, None, None]:
+          seed: Optional[int] = None,
+          state: Optional[Dict[str, Any]] = None
+          ) -> Generator[T, None, None]:
     """Merge ``shares`` into one stream, pulling from one share at a time.
 
     - ``weights=None``: round-robin, one item from each share in turn,
@@ -97,16 +109,21 @@ def merge(shares: Sequence[Iterable[T]],
         Non-negative, at least one positive (they need not sum to 1).
     seed : None or int
         ``None``: fresh entropy from the operating system.
+    state : None or dict
+        What `pescador.get_state` returned for a merge of as many shares,
+        with the same weights: continue from there. Each share must
+        continue from where the consumer of that merge had taken it.
 
     Returns
     -------
     iterator
-        A generator of the shares' items.
+        A generator of the shares' items, known to `pescador.get_state`.
 
     Raises
     ------
     PescadorError
-        At once, if ``weights`` does not fit ``shares``.
+        At once, if ``weights`` does not fit ``shares``, or ``state`` does
+        not fit the merge.
 
     Examples
     --------
@@ -118,31 +135,99 @@ def merge(shares: Sequence[Iterable[T]],
     True
     >>> sorted(out) == sorted('a' * 40 + 'b' * 10)
     True
+
+    Resuming, with each share continuing where the merge left it:
+
+    >>> import pescador
+    >>> shares = [iter('abc'), iter('xy'), iter('1')]
+    >>> merged = merge(shares)
+    >>> ''.join(next(merged) for _ in range(4))
+    'ax1b'
+    >>> state = pescador.get_state(merged)
+    >>> state
+    {'weighted': False, 'count': 3, 'live': [1, 2, 0], 'used': 0, 'rng': None}
+    >>> ''.join(merge(shares, state=state))
+    'yc'
     """
     iterators = [iter(share) for share in shares]
     if weights is not None:
         weights = _check_weights(weights, len(iterators))
-    return _merged(iterators, weights, seed)
+    position = _Position(len(iterators), weights)
+    rng = None
+    if weights is not None and len(iterators) > 1:
+        rng = np.random.default_rng(seed)
+    if state is not None:
+        position.restore(state, rng)
+    return register(_merged(iterators, weights, rng, position),
+                    position.state)
+
+
+class _Position:
+    """Where a merge is: what `pescador.get_state` reads off it.
+
+    ``live`` lists the shares still pulled; round-robin pulls
+    ``live[at]`` next. A weighted merge draws blocks of `_BLOCK` shares:
+    ``block`` is its generator's state before the current block, ``used``
+    the draws of it already used.
+    """
+
+    __slots__ = ("count", "weighted", "live", "at", "block", "used")
+
+    def __init__(self, count: int, weights: Optional[List[float]]) -> None:
+        self.count = count
+        self.weighted = weights is not None
+        self.live = list(range(count)) if weights is None else [
+            k for k, weight in enumerate(weights) if weight > 0]
+        self.at = 0
+        self.block: Any = None  # a bit generator's state dict
+        self.used = 0
+
+    def state(self) -> Dict[str, Any]:
+        live = self.live[self.at:] + self.live[:self.at]
+        return {"weighted": self.weighted, "count": self.count,
+                "live": live, "used": self.used,
+                "rng": None if self.block is None
+                else encode_rng_state(self.block)}
+
+    def restore(self, state: Dict[str, Any],
+                rng: Optional[np.random.Generator]) -> None:
+        check_keys(state, ("weighted", "count", "live", "rng", "used"),
+                   "a merge")
+        for what, expected, got in [
+                ("a merge of shares", self.count, state["count"]),
+                ("a weighted merge (True) or round-robin (False)",
+                 self.weighted, state["weighted"])]:
+            if expected != got:
+                raise mismatch(what, expected, got)
+        live = state["live"]
+        if not (isinstance(live, list) and set(live) <= set(self.live)
+                and len(set(live)) == len(live)):
+            raise mismatch("a merge pulling from shares", self.live, live)
+        self.live = list(live)
+        used = state["used"]
+        if not (isinstance(used, int) and 0 <= used <= _BLOCK):
+            raise mismatch("a merge with draws used",
+                           "0 to {}".format(_BLOCK), used)
+        self.used = used
+        if rng is not None and state["rng"] is not None:
+            decode_rng(rng, state["rng"], "the merge")
+            self.block = rng.bit_generator.state
 
 
 def _merged(iterators: List[Iterator[T]], weights: Optional[List[float]],
-            seed: Optional[int]) -> Generator[T, None, None]:
+            rng: Optional[np.random.Generator],
+            position: _Position) -> Generator[T, None, None]:
     try:
-        if len(iterators) == 1:
-            if weights is None or weights[0] > 0:
-                yield from iterators[0]
-        elif weights is None:
-            yield from _round_robin(iterators)
+        if rng is None or len(position.live) == 1:
+            yield from _round_robin(iterators, position)
         else:
-            yield from _weighted(iterators, weights,
-                                 np.random.default_rng(seed))
+            assert weights is not None  # rng is made for weights only
+            yield from _weighted(iterators, weights, rng, position)
     finally:
         for iterator in iterators:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-
-
 def _check_weights(weights: Sequence[float], n: int) -> List[float]:
     values = np.asarray(weights, dtype=float)
     if not (values.shape == (n,) and np.isfinite(values).all()
@@ -154,19 +239,29 @@ def _check_weights(weights: Sequence[float], n: int) -> List[float]:
     return values.tolist()
 
 
-def _round_robin(iterators: List[Iterator[Any]]) -> Iterator[Any]:
-    # The itertools "roundrobin" recipe: `map` stops at the first share
-    # that ends; the cycle has already moved past it, so the next round
-    # keeps the others in their order.
-    rotation: Iterator[Iterator[Any]] = iter(iterators)
-    for live in range(len(iterators), 0, -1):
-        rotation = cycle(islice(rotation, live))
-        yield from map(next, rotation)
+def _round_robin(iterators: List[Iterator[T]],
+                 position: _Position) -> Iterator[T]:
+    """Pull ``live[at]`` next, moving ``at`` on; drop a share that ends
+    (the one after it is next). Also the last share of a weighted merge,
+    which needs no draw."""
+    live = position.live
+    while live:
+        nexts = [iterators[k].__next__ for k in live]
+        last = len(live) - 1
+        at = position.at
+        try:
+            while True:
+                item = nexts[at]()
+                position.at = at = at + 1 if at < last else 0
+                yield item
+        except StopIteration:
+            del live[at]
+            position.at = at if at < last else 0
 
 
-def _weighted(iterators: List[Iterator[Any]], weights: List[float],
-              rng: np.random.Generator) -> Iterator[Any]:
-    live = [k for k, weight in enumerate(weights) if weight > 0]
+def _weighted(iterators: List[Iterator[T]], weights: List[float],
+              rng: np.random.Generator, position: _Position) -> Iterator[T]:
+    live = position.live
     while len(live) > 1:
         nexts = [iterators[k].__next__ for k in live]
         cumulative = np.cumsum([weights[k] for k in live])
@@ -174,17 +269,23 @@ def _weighted(iterators: List[Iterator[Any]], weights: List[float],
         bounds = cumulative[:-1] / cumulative[-1]
         ended = None
         while ended is None:
+            if position.block is None:  # a new block (else resumed)
+                position.block = rng.bit_generator.state
+                position.used = 0
             draws = np.searchsorted(bounds, rng.random(_BLOCK), "right")
-            for k in draws.tolist():
+            used = position.used
+            for k in draws[used:].tolist():
                 try:
                     item = nexts[k]()
                 except StopIteration:
                     ended = k
                     break
+                position.used = used = used + 1
                 yield item
+            position.block = None
         # Renormalise over the shares still running; the rest of the block
         # of draws is dropped, which keeps the order reproducible.
         del live[ended]
-    if live:
-        # No draw is needed for the last share.
-        yield from iterators[live[0]]
+    position.block, position.used, position.at = None, 0, 0
+    # No draw is needed for the last share.
+    yield from _round_robin(iterators, position)

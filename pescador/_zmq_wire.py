@@ -14,7 +14,11 @@ the name (kind ``R``), so that their header frame is short enough for
 ZeroMQ to carry without an allocation (see `_encode`). A worker's
 exception travels as an error message (kind ``E``: the pickled exception,
 its traceback text and a one-line description), and the end of the stream
-as an end message (kind ``Q``). Within a stream that has shared memory
+as an end message (kind ``Q``). A worker's checkpoint travels in order
+with its items as a snapshot message (kind ``C``, then one frame of JSON:
+``{"count": items sent before it, "state": the share's state}``, or
+``"error"`` instead of ``"state"`` when the share cannot checkpoint); it is
+JSON, never pickle, so the consumer runs nothing of the sender's. Within a stream that has shared memory
 (`pescador._background.shm`), an item holding an array of at least
 `THRESHOLD` bytes travels as a memory message: its arrays of that size are
 copied once into shared memory and the header frame carries one 8-byte
@@ -42,6 +46,7 @@ from .exceptions import DataError, PescadorError
 __all__ = ["zmq_send_data", "zmq_recv_data"]
 
 _DATA, _SMALL, _ERROR, _END = b"D", b"S", b"E", b"Q"
+_SNAPSHOT = b"C"
 _NAMED, _NAME_REF = b"N", b"R"
 _MEMORY_NAMED, _MEMORY = b"K", b"M"
 _NO_SEGMENT = bytes(DESCRIPTOR_SIZE)  # this array follows as a frame
@@ -386,6 +391,23 @@ def _error_frames(exc, token):
     return [_ERROR + token, pickled, text.encode(), summary.strip().encode()]
 
 
+def _snapshot_frames(count, token, state=None, error=None):
+    """The snapshot message: after ``count`` items, the share's ``state``
+    (JSON types), or the ``error`` saying why it has none."""
+    body = {"count": count, "state": state} if error is None \
+        else {"count": count, "error": error}
+    return [_SNAPSHOT + token, json.dumps(body).encode()]
+
+
+def _snapshot(frames):
+    """The dict of a snapshot message; `DataError` if malformed."""
+    body = json.loads(bytes(frames[0]))
+    if not (isinstance(body, dict) and isinstance(body.get("count"), int)
+            and ("state" in body or isinstance(body.get("error"), str))):
+        raise DataError("Malformed ZMQStreamer snapshot message")
+    return body
+
+
 def _remote_error(frames, unpickle):
     """The exception to raise for an error message, cause attached.
 
@@ -491,6 +513,8 @@ def _decode(kind, head, rest, copy, trusted, names, reader=None):
         return kind, _remote_error(rest, trusted)
     if kind == _END:
         return kind, None
+    if kind == _SNAPSHOT and len(rest) == 1:
+        return kind, _snapshot(rest)
     raise DataError("Unknown ZMQStreamer message kind {!r}".format(kind))
 
 

@@ -171,7 +171,13 @@ class EpochStreamer(Streamer):
     each activation runs the shares at the current ``epoch`` and counts it
     up on the original, so epochs differ, and a deep copy made before
     iterating replays them. A subclass sets ``self.epoch = 0`` and defines
-    ``_source(max_iter)``, which may stop its shares at ``max_iter``.
+    ``_source(max_iter)``, which may stop its shares at ``max_iter``. To
+    checkpoint, it also defines ``_state(pulled)`` (its activation's state,
+    JSON types, holding the epoch) and ``_resume(state, max_iter)`` (the
+    items continuing from it, after setting ``self.epoch`` to the state's);
+    the epochs after a resumed one continue from it. Without them,
+    `pescador.get_state` of a started iteration, and resuming, raise
+    `PescadorError` ("... cannot checkpoint yet"): `RayStreamer` is so.
 
     Examples
     --------
@@ -196,13 +202,24 @@ class EpochStreamer(Streamer):
         self.epoch += 1
         return active
 
+    def _enter(self, state: Optional[Dict[str, Any]] = None
+               ) -> "EpochStreamer":
+        active = super()._enter(state)
+        if state is not None:
+            self._resumed(active)
+        return active
+
     def _iterate(self, max_iter: Optional[int],
                  position: Any) -> Iterator[Any]:
         if position.done:
+            self._restore_epochs(position.resume)
             return
         active = self._activate()
-        active.stream_ = (active._source(max_iter) if position.resume is None
-                          else active._resume(position.resume, max_iter))
+        if position.resume is None:
+            active.stream_ = active._source(max_iter)
+        else:
+            active.stream_ = active._resume(position.resume, max_iter)
+            self._resumed(active)
         self.active += 1
         try:
             yield from position.start(active)
@@ -210,14 +227,34 @@ class EpochStreamer(Streamer):
         finally:
             self._exit(active, position)
 
+    def _final_state(self) -> Optional[Dict[str, Any]]:
+        return {"epoch": self.epoch}
+
+    def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
+        # A state at the end of an epoch (or at max_iter): the next
+        # iteration runs the epoch after it.
+        if isinstance(state, dict) and _is_int(state.get("epoch")):
+            self.epoch = state["epoch"] + 1
+
+    def _resumed(self, active: "EpochStreamer") -> None:
+        # The resumed activation runs the state's epoch (its `_resume` set
+        # it); the epochs after it continue from there.
+        self.epoch = active.epoch + 1
+
     def _state(self, pulled: int) -> Dict[str, Any]:
-        raise PescadorError("{} cannot checkpoint yet".format(
-            type(self).__name__))
+        """The state of this activation, with its ``epoch``; a subclass
+        that can checkpoint overrides it and `_resume`."""
+        raise PescadorError(
+            "{} cannot checkpoint yet: pescador.get_state of its iterations "
+            "is not supported (ZMQStreamer's is)".format(type(self).__name__))
 
     def _resume(self, state: Dict[str, Any],
                 max_iter: Optional[int] = None) -> Iterator[Any]:
-        raise PescadorError("{} cannot resume yet".format(
-            type(self).__name__))
+        """The items of an activation continuing from ``state`` (what
+        `_state` returned), setting ``self.epoch`` to the state's."""
+        raise PescadorError(
+            "{} cannot checkpoint yet: it cannot resume from a state "
+            "(ZMQStreamer can)".format(type(self).__name__))
 
     def _source(self, max_iter: Optional[int] = None) -> Iterator[Any]:
         """The items of this activation: the shares at ``self.epoch``."""

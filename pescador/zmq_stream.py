@@ -22,11 +22,12 @@ import numpy as np
 import zmq
 
 from ._background.address import default_transport
+from ._background.checkpoint import Progress, Received, check_state
 from ._background.session import Session
 from ._background.worker import Job
 from ._zmq_wire import RemoteTraceback  # noqa: F401 (importable here)
-from ._zmq_wire import (_DATA, _ERROR, _TOKEN_SIZE, zmq_recv_data,
-                        zmq_send_data)
+from ._zmq_wire import (_DATA, _ERROR, _SNAPSHOT, _TOKEN_SIZE,
+                        zmq_recv_data, zmq_send_data)
 from .exceptions import PescadorError
 from .split import EpochStreamer, merge_plan
 from .util import _check_choice, _is_int, _is_number
@@ -143,7 +144,9 @@ class ZMQStreamer(EpochStreamer):
         process starts); if ``streamer`` cannot be pickled for the start
         method, if no port could be bound, or if a worker dies without
         ending its stream (the message names its exit code; the other
-        workers are stopped).
+        workers are stopped); with ``state=``, if the state does not fit
+        (see "Checkpoint and resume" below). `pescador.get_state` of an
+        iteration whose shares cannot checkpoint.
     DataError
         When iterating, if an item is not a dict of numpy arrays.
     Exception
@@ -180,6 +183,39 @@ class ZMQStreamer(EpochStreamer):
     each worker, on its share: a batch holds items of one share only, as a
     batch of a PyTorch ``DataLoader`` worker does. ``max_iter`` is the
     total over all workers.
+
+    Checkpoint and resume. `pescador.get_state` of an iteration returns
+    the position of what the consumer has *received* (the workers run
+    ahead of it; their own positions are not used), and ``iterate``,
+    ``cycle`` or ``__call__`` with ``state=`` on an equal ZMQStreamer
+    (same stream, ``n_workers``, ``ordered`` and ``max_iter``) continues
+    from there, e.g. in a new process. Each worker sends the state of its
+    share (`pescador.get_state` of it, as JSON) before its first item, then
+    after every 1024th item or the first item after a second, in order
+    with its items; the consumer keeps, per worker, the last one it has read
+    and the count of items received since. Resuming, each worker continues
+    its share from that state and skips those items without sending them:
+    it re-runs at most 1024 items (or a second's worth), plus what the
+    share's own state re-runs (the activations open at the snapshot),
+    never the epoch from its start. The merge continues from its own
+    position, and ``epoch`` from the state's.
+
+    - ``ordered=True`` with seeded muxes and deterministic generators:
+      exact. The resumed iteration yields exactly the items the
+      uninterrupted one would have, and the epochs after it continue as
+      they would have.
+    - ``ordered=False``: each worker continues its share from the last item
+      the consumer received from it. The items are exactly the rest of
+      each share, in its order; their interleaving is the arrival order,
+      as always.
+    - Unseeded muxes (``random_state=None``) or random generators: not
+      exact. Each worker reseeds numpy from fresh entropy, so the items
+      re-run after a snapshot, and all that follows, draw other numbers
+      than the uninterrupted run would have.
+
+    A state of another ``n_workers``, ``ordered`` or stream raises
+    `PescadorError` saying what differs (a share's state is checked in its
+    worker and re-raised in the consumer).
 
     The worker outlives its last message until the consumer has read it
     (a peer that exits early loses messages in transit). At the end of the
@@ -220,6 +256,19 @@ class ZMQStreamer(EpochStreamer):
     >>> sorted(int(item['x']) for item in pescador.ZMQStreamer(
     ...     mux, n_workers=2, ordered=False))
     [0, 1, 2, 10, 11, 12, 20, 21, 22]
+
+    A checkpoint, and the rest of the epoch from it (in a new process, the
+    stream is rebuilt equal; ``json.dumps(state)`` stores it):
+
+    >>> items = pool.iterate()
+    >>> [int(next(items)['x']) for _ in range(4)]
+    [0, 10, 1, 11]
+    >>> state = pescador.get_state(items)
+    >>> items.close()
+    >>> again = pescador.ZMQStreamer(mux, n_workers=2)
+    >>> [int(item['x']) for item in again.iterate(state=state)]
+    [2, 12, 20, 21, 22]
+
     >>> bad = pescador.ZMQStreamer(pescador.Streamer([{'x': [1, 2]}]))
     >>> list(bad)
     Traceback (most recent call last):
@@ -264,66 +313,108 @@ class ZMQStreamer(EpochStreamer):
                 "method".format(self.streamer, start_method,
                                 type(exc).__name__, exc)) from exc
 
-    def _jobs(self, start_method, max_iter):
+    def _jobs(self, start_method, max_iter, resume):
         """The job of each worker: share ``i`` of ``n_workers`` at this
-        iteration's epoch. ``max_iter`` bounds each share (none can yield
-        more than the total); the consumer enforces the total."""
+        iteration's epoch (continuing from ``resume[i]``, a worker's entry
+        of a state, if given). ``max_iter`` bounds each share (none can
+        yield more than the total); the consumer enforces the total."""
         payload, pickled = self._payload(start_method)
-        return [Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
-                    self.copy, max_iter, self.epoch, index=index,
-                    count=self.n_workers, consumer_pid=os.getpid())
-                for index in range(self.n_workers)]
+        jobs = []
+        for index, worker in enumerate(resume):
+            job = Job(payload, pickled, os.urandom(_TOKEN_SIZE), self.hwm,
+                      self.copy, max_iter, self.epoch, index=index,
+                      count=self.n_workers, consumer_pid=os.getpid())
+            if worker is not None:
+                job.resume, job.skip = worker["state"], worker["skip"]
+                job.ended = worker["ended"]
+            jobs.append(job)
+        return jobs
 
     def _source(self, max_iter=None):
+        return self._run(max_iter, None)
+
+    def _resume(self, state, max_iter=None):
+        state = check_state(state, self.n_workers, self.ordered)
+        self.epoch = state["epoch"]
+        return self._run(max_iter, state)
+
+    def _state(self, pulled):
+        return self._progress.state()
+
+    def _run(self, max_iter, state):
+        """The items of this activation, from the start or from ``state``;
+        what the consumer has received goes into ``self._progress``."""
         count = self.n_workers
         # Before any process starts: raises for a stream that cannot be
         # split into `count` shares.
         plan = merge_plan(self.streamer, count, self.epoch) \
             if count > 1 else None
-        mp_context = multiprocessing.get_context(self.start_method)
-        session = None
+        resume = [None] * count if state is None else state["workers"]
+        received = [Received() if worker is None else Received(
+            worker["state"], worker["skip"], worker["ended"])
+            for worker in resume]
+        progress = self._progress = Progress(self.epoch, self.ordered,
+                                             received)
+        session = Session(self.timeout, self.copy)
         try:
-            session = Session(self.timeout, self.copy)
+            receivers = [_received(session, index, share)
+                         for index, share in enumerate(received)]
+            if count == 1:  # the worker itself stops after max_iter items
+                items = receivers[0]
+            elif self.ordered:
+                assert plan is not None  # count > 1
+                # Raises for a merge state that does not fit, before any
+                # process starts.
+                items = progress.merge = plan.merge(
+                    receivers, None if state is None else state["merge"])
+            else:
+                items = _first_ready(session, received)
+        except BaseException:
+            session.close()
+            raise
+        return self._items(session, items, resume, max_iter)
+
+    def _items(self, session, items, resume, max_iter):
+        try:
+            mp_context = multiprocessing.get_context(self.start_method)
             session.start(mp_context,
-                          self._jobs(mp_context.get_start_method(), max_iter),
+                          self._jobs(mp_context.get_start_method(), max_iter,
+                                     resume),
                           self.transport or default_transport(),
                           (self.min_port, self.max_port, self.max_tries))
-            if count == 1:  # the worker itself stops after max_iter items
-                yield from _received(session, 0)
-                return
-            if self.ordered:
-                assert plan is not None  # count > 1
-                items = plan.merge([_received(session, index)
-                                    for index in range(count)])
-            else:
-                items = _first_ready(session, count)
             try:
                 yield from islice(items, max_iter)
             finally:
                 items.close()
         finally:
-            if session is not None:
-                session.close()
+            session.close()
 
 
-def _received(session, index):
-    """Worker ``index``'s items, in order; its error raised (a receiver
-    for `pescador._merge`)."""
+def _received(session, index, received):
+    """Worker ``index``'s items, in order, counted in ``received`` (a
+    `Received`) with its snapshots; its error raised (a receiver for
+    `pescador._merge`)."""
     names: dict = {}
     receive = session.receive
     while True:
         kind, item = receive(index, names)
         if kind == _DATA:
+            received.count += 1
             yield item
+        elif kind == _SNAPSHOT:
+            received.snapshot(item)
         elif kind is not None:
             if kind == _ERROR:
                 raise item
+            received.ended = True
             return
 
 
-def _first_ready(session, count):
+def _first_ready(session, received):
     """The workers' items in the order they arrive (``ordered=False``),
-    until every worker has sent its end."""
+    until every worker has sent its end; counted in ``received`` (a
+    `Received` per worker) with their snapshots."""
+    count = len(received)
     sockets = session.sockets
     workers = session.workers
     names: List[dict] = [{} for _ in range(count)]
@@ -344,9 +435,13 @@ def _first_ready(session, count):
         for index in indices:
             kind, item = session.receive(index, names[index])
             if kind == _DATA:
+                received[index].count += 1
                 yield item
+            elif kind == _SNAPSHOT:
+                received[index].snapshot(item)
             elif kind is not None:
                 if kind == _ERROR:
                     raise item
+                received[index].ended = True
                 live.discard(index)
                 poller.unregister(sockets[index])

@@ -35,12 +35,22 @@ import numpy as np
 import zmq
 
 from ..core import Streamer
-from .._zmq_wire import _END, _encode, _error_frames
+from ..exceptions import PescadorError
+from ..state import get_state, skip
+from .._zmq_wire import _END, _encode, _error_frames, _snapshot_frames
 from . import shm
 
 _POLL_MS = 200  # a blocked send re-checks the stop flag this often
 _WATCH_SECONDS = 0.5  # consumer polling period where pidfd is missing
 _MAX_IN_FLIGHT = 1024  # arrays in shared memory, whatever the hwm
+# A snapshot of the share's state follows every this many items, or the
+# first item after this many seconds: resuming re-runs at most that much
+# of each share (plus what its own state re-runs), while the per-item cost
+# stays a count and a clock read (50 ns), and the snapshots' (get_state of
+# a StochasticMux of 100 streamers and JSON: 70 us) under 70 ns an item.
+SNAPSHOT_ITEMS = 1024
+SNAPSHOT_SECONDS = 1.0
+_NEVER = float("inf")
 # Held while the worker puts an array in shared memory, so that no
 # segment is created after the watch thread's sweep (the consumer died):
 # the thread sweeps holding it, then ends the process.
@@ -65,6 +75,12 @@ class Job:
     address_reader: object = None  # set by WorkerProcess
     inherited_fds: Sequence[int] = ()  # what to close, under fork
     shm_prefix: Optional[str] = None  # the run's shared memory, if usable
+    # Resuming: the share's state to continue from (None: from its start),
+    # the items after it that the consumer had already received, and
+    # whether the consumer had seen the share end (then it sends nothing).
+    resume: Optional[dict] = None
+    skip: int = 0
+    ended: bool = False
 
 
 def preload():
@@ -262,29 +278,64 @@ def _writer(job, control):
 
 
 def _stream(socket, job, control, opened, writer=None):
-    """Send the items of the stream; return the end message.
+    """Send the items of the stream, after a snapshot of the share's
+    state, and another after each `SNAPSHOT_ITEMS` items (or the first
+    item after `SNAPSHOT_SECONDS`); return the end message.
 
     Runs interruptible: a stop request raises `_Stop` here (or in the
     user's code it calls). The user's iterator goes into ``opened`` for
     the caller to close.
     """
     control.interruptible = True
-    source = _streamer(job).iterate()
-    opened.append(source)
-    items = source if job.max_iter is None else islice(source, job.max_iter)
-    names: dict = {}
     token = job.token
+    if job.ended:
+        return [_END + token]
+    # Not iterate(max_iter): the caller must hold the generator itself,
+    # so that it is closed there, not by the garbage collector when an
+    # islice runs out (where a stop request could interrupt its cleanup).
+    source = _streamer(job).iterate(state=job.resume)
+    opened.append(source)
+    skip(source, job.skip, "share {} of {}".format(job.index, job.count))
+    items = source
+    if job.max_iter is not None:
+        # No share can yield more than the total (the consumer enforces
+        # it): count what this share yielded before the resumed point.
+        before = job.skip + (job.resume["taken"] if job.resume else 0)
+        items = islice(source, max(job.max_iter - before, 0))
+    names: dict = {}
     in_flight = writer.in_flight if writer is not None else 0
-    for item in items:
+    # A first snapshot before the first item names the share's stream,
+    # so that a state of another stream is refused when resuming.
+    due = _push_snapshot(socket, source, 0, token, control)
+    clock = time.monotonic
+    deadline = clock() + SNAPSHOT_SECONDS if due < _NEVER else _NEVER
+    for sent, item in enumerate(items, 1):
         frames = _encode(item, token, names, writer, in_flight)
         # Copied: the values sent are those at yield time, even if the
         # generator changes its arrays afterwards (frames of 64 KB or
         # less are copied by pyzmq anyway).
         _push(socket, frames, True, control)
+        if sent >= due or clock() >= deadline:
+            due = _push_snapshot(socket, source, sent, token, control)
+            deadline = clock() + SNAPSHOT_SECONDS if due < _NEVER \
+                else _NEVER
         if control.stop:  # a _Stop swallowed by a finalizer
             raise _Stop()
     control.interruptible = False
     return [_END + token]
+
+
+def _push_snapshot(socket, source, sent, token, control):
+    """Send the share's state after ``sent`` items; return when the next
+    one is due (never, once the share has said it cannot checkpoint)."""
+    try:
+        frames = _snapshot_frames(sent, token, state=get_state(source))
+        due = sent + SNAPSHOT_ITEMS
+    except (PescadorError, TypeError, ValueError) as exc:
+        frames = _snapshot_frames(sent, token, error=str(exc))
+        due = _NEVER
+    _push(socket, frames, True, control)
+    return due
 
 
 def _send(socket, job, control, writer=None):
