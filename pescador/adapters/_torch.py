@@ -1,7 +1,9 @@
 """PyTorch: an ``IterableDataset`` over a `Streamer` or mux."""
 
 
-from typing import Any, Iterator, Optional
+import copy
+import weakref
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -9,6 +11,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..core import Streamer, check_max_iter
 from ..exceptions import DataError, PescadorError
+from ..state import check_keys, get_state, mismatch
 from ..util import _is_int
 from ..split import check_epoch, mux_size, shard, split_count
 
@@ -74,11 +77,21 @@ class TorchDataset(IterableDataset):
     `ChainMux` of one streamer per file) to split it, or use
     ``num_workers=0``.
 
-    ``DataLoader`` copies the dataset into fresh workers at every epoch
-    (unless ``persistent_workers=True``), so a mux seeded with an int
-    replays the same order every epoch there. Call ``set_epoch(epoch)``
-    before each epoch, as with ``DistributedSampler``, to vary it
-    reproducibly.
+    **Epochs.** Every iteration of the dataset (an epoch of the
+    ``DataLoader``) runs the stream as it was built, at the epoch set by
+    `set_epoch`: a seeded mux replays the same order every epoch, with or
+    without workers, as ``DistributedSampler`` does. Call
+    ``set_epoch(epoch)`` before each epoch to vary it reproducibly. So the
+    items of an epoch depend only on the stream, the epoch and the share,
+    never on the epochs run before it in this process.
+
+    **Checkpoints.** `state_dict` and `load_state_dict` make the dataset
+    ``Stateful`` for torchdata's ``StatefulDataLoader``, which then resumes
+    mid-epoch through pescador's own state (`pescador.get_state`) instead
+    of replaying every batch taken before the checkpoint: with
+    ``num_workers=k``, each worker's share is saved and resumed on its own,
+    at the batches the consumer has received. The state (JSON types only)
+    holds the epoch, the share and the position of the stream in it.
 
     Examples
     --------
@@ -106,6 +119,8 @@ class TorchDataset(IterableDataset):
         self.cycle = bool(cycle)
         self.rank, self.world_size = _check_rank(rank, world_size)
         self.epoch = 0
+        self._pending: Optional[Dict[str, Any]] = None
+        self._run: Optional[_Run] = None
         if self.world_size > 1:
             shard(streamer, self.rank, self.world_size)  # splittable?
         size = mux_size(streamer)
@@ -161,17 +176,169 @@ class TorchDataset(IterableDataset):
         """
         self.epoch = check_epoch(epoch, "TorchDataset.set_epoch")
 
+    def state_dict(self) -> Dict[str, Any]:
+        """The position of the dataset's latest iteration, for a checkpoint.
+
+        ``StatefulDataLoader`` calls it (in each worker, with workers) and
+        keeps the state of the batches its consumer has received.
+
+        Returns
+        -------
+        state : dict
+            JSON types only: ``"epoch"``, ``"share"`` (``[index, count]`` of
+            the share of the stream the iteration ran, or ``None`` before
+            any iteration), ``"max_iter"``, ``"cycle"`` and ``"stream"``,
+            what `pescador.get_state` returned for the iteration (``None``
+            before any). A state loaded with `load_state_dict` and not yet
+            iterated is returned as it is.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> import pescador.adapters
+        >>> dataset = pescador.adapters.TorchDataset(range(5))
+        >>> items = iter(dataset)
+        >>> [next(items) for _ in range(2)]
+        [0, 1]
+        >>> state = dataset.state_dict()
+        >>> state["stream"]["taken"], state["epoch"], state["share"]
+        (2, 0, [0, 1])
+        """
+        if self._pending is not None:
+            return self._pending
+        if self._run is None:
+            return self._state(self.epoch, None, None)
+        return self._state(self._run.epoch, self._run.share,
+                           self._run.state())
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Make the next iteration continue from ``state_dict``.
+
+        ``StatefulDataLoader.load_state_dict`` calls it (in each worker,
+        with workers) before iterating. The dataset's ``epoch`` becomes the
+        state's; the iteration after the resumed one starts afresh, so call
+        `set_epoch` before it as in an uninterrupted run.
+
+        Parameters
+        ----------
+        state_dict : dict
+            What `state_dict` returned, on an equal dataset (same stream,
+            ``max_iter``, ``cycle``, ranks and number of workers), maybe in
+            another process.
+
+        Raises
+        ------
+        PescadorError
+            If ``state_dict`` is not such a state, or was taken with
+            another ``max_iter`` or ``cycle``; when iterated, if it was
+            taken with another share of the stream (number of workers or
+            ranks) or does not fit the stream (see `pescador.get_state`).
+
+        Examples
+        --------
+        >>> import json
+        >>> import pescador
+        >>> import pescador.adapters
+        >>> mux = pescador.ShuffledMux(['abc', 'xyz'], random_state=0)
+        >>> dataset = pescador.adapters.TorchDataset(mux, max_iter=6)
+        >>> items = iter(dataset)
+        >>> first = [next(items) for _ in range(2)]
+        >>> saved = json.dumps(dataset.state_dict())
+        >>> again = pescador.adapters.TorchDataset(
+        ...     pescador.ShuffledMux(['abc', 'xyz'], random_state=0),
+        ...     max_iter=6)
+        >>> again.load_state_dict(json.loads(saved))
+        >>> list(again) == list(items)
+        True
+        """
+        state = check_keys(state_dict, _STATE_KEYS, "TorchDataset")
+        for what, expected, got in [
+                ("a TorchDataset state of version", _VERSION,
+                 state["torch_dataset"]),
+                ("a TorchDataset with max_iter", self.max_iter,
+                 state["max_iter"]),
+                ("a TorchDataset with cycle", self.cycle, state["cycle"])]:
+            if expected != got:
+                raise mismatch(what, expected, got)
+        share = state["share"]
+        if share is not None and not (
+                isinstance(share, list) and len(share) == 2
+                and all(_is_int(x) for x in share)):
+            raise PescadorError(
+                "Invalid TorchDataset state: share={!r}; expected None or "
+                "[index, count]".format(share))
+        self.epoch = check_epoch(state["epoch"], "TorchDataset state")
+        self._pending = dict(state)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_run"] = None    # a live iteration stays in its process
+        return state
+
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        index = self.rank * workers + worker
-        stream = shard(self.streamer, index, self.world_size * workers,
-                       epoch=self.epoch)
+        share = [self.rank * workers + worker, self.world_size * workers]
+        state, self._pending = self._pending, None
+        resume = None
+        if state is not None:
+            if state["share"] is not None and state["share"] != share:
+                raise mismatch("the share [index, count] of its workers "
+                               "and ranks", share, state["share"])
+            resume = state["stream"]
+        stream = shard(self.streamer, share[0], share[1], epoch=self.epoch)
+        if stream is self.streamer:
+            # Each epoch runs the stream as built: iterating the streamer
+            # itself would advance its muxes' own generators, so that an
+            # epoch would depend on the epochs before it in this process.
+            stream = copy.deepcopy(stream)
         max_iter = split_count(self.max_iter, worker, workers)
-        items = stream.cycle(max_iter) if self.cycle else \
-            stream.iterate(max_iter)
+        run = stream.cycle if self.cycle else stream.iterate
+        items = run(max_iter, state=resume)
+        self._run = _Run(self.epoch, share, items)
+        return _tensors(items, self._run)
+
+    def _state(self, epoch: int, share: Optional[List[int]],
+               stream: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        return {"torch_dataset": _VERSION, "epoch": epoch, "share": share,
+                "max_iter": self.max_iter, "cycle": self.cycle,
+                "stream": stream}
+
+
+#: The version of `TorchDataset.state_dict`'s format.
+_VERSION = 1
+_STATE_KEYS = ("torch_dataset", "epoch", "share", "max_iter", "cycle",
+               "stream")
+
+
+class _Run:
+    """One iteration of a `TorchDataset`: its epoch, its share and where
+    its stream is. It refers to the stream's iteration weakly, so that an
+    abandoned iteration closes (and its files with it) when dropped, and
+    keeps the last position it read for `TorchDataset.state_dict` after
+    that."""
+
+    __slots__ = ("epoch", "share", "_items", "_last")
+
+    def __init__(self, epoch: int, share: List[int],
+                 items: Iterator[Any]) -> None:
+        self.epoch, self.share = epoch, share
+        self._items = weakref.ref(items)
+        self._last = get_state(items)
+
+    def state(self) -> Dict[str, Any]:
+        items = self._items()
+        if items is not None:
+            self._last = get_state(items)
+        return self._last
+
+
+def _tensors(items: Iterator[Any], run: _Run) -> Iterator[Any]:
+    try:
         for item in items:
             yield to_tensors(item)
+    finally:
+        run.state()     # the last position, before the iteration goes
 
 
 def _check_rank(rank, world_size):
