@@ -214,10 +214,11 @@ class TorchDataset(IterableDataset):
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Make the next iteration continue from ``state_dict``.
 
-        ``StatefulDataLoader.load_state_dict`` calls it (in each worker,
-        with workers) before iterating. The dataset's ``epoch`` becomes the
-        state's; the iteration after the resumed one starts afresh, so call
-        `set_epoch` before it as in an uninterrupted run.
+        ``StatefulDataLoader`` calls it (in each worker, with workers) when
+        its first iteration after ``load_state_dict`` starts. The resumed
+        iteration runs at the state's epoch, whatever `set_epoch` said; the
+        iterations after it start afresh at the dataset's ``epoch``, so
+        call `set_epoch` before each epoch as in an uninterrupted run.
 
         Parameters
         ----------
@@ -267,7 +268,7 @@ class TorchDataset(IterableDataset):
             raise PescadorError(
                 "Invalid TorchDataset state: share={!r}; expected None or "
                 "[index, count]".format(share))
-        self.epoch = check_epoch(state["epoch"], "TorchDataset state")
+        check_epoch(state["epoch"], "TorchDataset state")
         self._pending = dict(state)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -280,13 +281,13 @@ class TorchDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         share = [self.rank * workers + worker, self.world_size * workers]
         state, self._pending = self._pending, None
-        resume = None
+        epoch, resume = self.epoch, None
         if state is not None:
             if state["share"] is not None and state["share"] != share:
                 raise mismatch("the share [index, count] of its workers "
                                "and ranks", share, state["share"])
-            resume = state["stream"]
-        stream = shard(self.streamer, share[0], share[1], epoch=self.epoch)
+            epoch, resume = state["epoch"], state["stream"]
+        stream = shard(self.streamer, share[0], share[1], epoch=epoch)
         if stream is self.streamer:
             # Each epoch runs the stream as built: iterating the streamer
             # itself would advance its muxes' own generators, so that an
@@ -295,7 +296,7 @@ class TorchDataset(IterableDataset):
         max_iter = split_count(self.max_iter, worker, workers)
         run = stream.cycle if self.cycle else stream.iterate
         items = run(max_iter, state=resume)
-        self._run = _Run(self.epoch, share, items)
+        self._run = _Run(epoch, share, items)
         return _tensors(items, self._run)
 
     def _state(self, epoch: int, share: Optional[List[int]],
