@@ -124,22 +124,23 @@ def run_training(args, folder, hang_after=None):
         pescador.__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [root, os.environ.get("PYTHONPATH", "")]))
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
-                             env=env)
-    lines, deadline = [], time.monotonic() + 120
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    # Read the pipe unbuffered: a line waiting in a file object's buffer
+    # would not wake select() up.
+    lines, pending, deadline = [], b"", time.monotonic() + 120
     try:
-        while True:
+        while not (hang_after and "step {}".format(hang_after) in lines):
             ready, _, _ = select.select(
                 [child.stdout], [], [], max(deadline - time.monotonic(), 0))
             if not ready:
                 raise RuntimeError("the training process did not answer")
-            line = child.stdout.readline()
-            if not line:
+            chunk = os.read(child.stdout.fileno(), 65536)
+            if not chunk:
                 break       # it ended
-            lines.append(line.strip())
-            if hang_after and lines[-1] == "step {}".format(hang_after):
-                child.send_signal(signal.SIGKILL)
-                break
+            *done, pending = (pending + chunk).split(b"\n")
+            lines += [line.decode() for line in done]
+        if hang_after:
+            child.send_signal(signal.SIGKILL)
     finally:
         child.kill()        # no-op if it has ended
         child.wait(timeout=60)
