@@ -266,6 +266,13 @@ def test_state_of_another_stream_is_refused(workers):
     loader.load_state_dict(state)
     with pytest.raises(PescadorError, match="does not fit"):
         epoch(dataset, loader, 0)
+    if workers:
+        # The error reached us from a worker; stop the workers now (left to
+        # the garbage collector, torch waits 5 s for each) and check.
+        pids = [worker.pid for worker in loader._iterator._workers]
+        loader._iterator._shutdown_workers()
+        assert not any(os.path.exists("/proc/{}".format(pid))
+                       for pid in pids)
 
 
 def test_invalid_states_are_refused():
@@ -284,5 +291,6 @@ def test_invalid_states_are_refused():
         dataset.load_state_dict(dict(state, epoch=-1))
     # Taken in worker 1 of 2; iterated here as the only share.
     dataset.load_state_dict(dict(state, share=[1, 2]))
+    items = iter(dataset)       # the DataLoader's workers pass on errors
     with pytest.raises(PescadorError, match=r"share .*\[1, 2\].*\[0, 1\]"):
-        iter(dataset)
+        next(items)             # of next(), not of iter()

@@ -3,7 +3,7 @@
 
 import copy
 import weakref
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -233,7 +233,8 @@ class TorchDataset(IterableDataset):
             If ``state_dict`` is not such a state, or was taken with
             another ``max_iter`` or ``cycle``; when iterated, if it was
             taken with another share of the stream (number of workers or
-            ranks) or does not fit the stream (see `pescador.get_state`).
+            ranks) or does not fit the stream (see `pescador.get_state`):
+            by the first ``next()`` of the iteration.
 
         Examples
         --------
@@ -277,10 +278,22 @@ class TorchDataset(IterableDataset):
         return state
 
     def __iter__(self) -> Iterator[Any]:
+        # The state loaded is taken now, when the DataLoader makes its
+        # iterator (which it may drop unused); an error (a stream that
+        # cannot be split, a state that does not fit) is raised by the
+        # first next(), where the DataLoader passes a worker's error on.
+        state, self._pending = self._pending, None
+        try:
+            items, self._run = self._start(state)
+        except PescadorError as error:
+            self._run = None
+            return _raise(error)
+        return _tensors(items, self._run)
+
+    def _start(self, state: Optional[Dict[str, Any]]) -> Tuple[Any, "_Run"]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         share = [self.rank * workers + worker, self.world_size * workers]
-        state, self._pending = self._pending, None
         epoch, resume = self.epoch, None
         if state is not None:
             if state["share"] is not None and state["share"] != share:
@@ -296,8 +309,7 @@ class TorchDataset(IterableDataset):
         max_iter = split_count(self.max_iter, worker, workers)
         run = stream.cycle if self.cycle else stream.iterate
         items = run(max_iter, state=resume)
-        self._run = _Run(epoch, share, items)
-        return _tensors(items, self._run)
+        return items, _Run(epoch, share, items)
 
     def _state(self, epoch: int, share: Optional[List[int]],
                stream: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -332,6 +344,11 @@ class _Run:
         if items is not None:
             self._last = get_state(items)
         return self._last
+
+
+def _raise(error: Exception) -> Iterator[Any]:
+    raise error
+    yield   # a generator: it raises when first asked for an item
 
 
 def _tensors(items: Iterator[Any], run: _Run) -> Iterator[Any]:
