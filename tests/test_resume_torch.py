@@ -69,9 +69,10 @@ def make_loader(case, n_streamers=8):
     return dataset, loader
 
 
-def epoch(dataset, loader, number, take=None):
+def epoch(dataset, loader, number, take=None, set_epoch=True):
     """The batches of epoch ``number`` (the first ``take`` only)."""
-    dataset.set_epoch(number)
+    if set_epoch:
+        dataset.set_epoch(number)
     batches = []
     for batch in loader:
         batches.append(batch["x"].tolist())
@@ -87,28 +88,34 @@ def produced(path):
 # -- what the subprocesses run -------------------------------------------------
 
 def checkpoint(case):
-    """The uninterrupted epochs 0 and 1, and the state after ``take``
-    batches of epoch 0 (all of them: at its end)."""
+    """The uninterrupted epochs 0, 1 and 2; and the state after epoch 0 and
+    ``take`` batches of epoch 1 (all of them: at its end)."""
+    set_epoch = case.get("set_epoch", True)
     dataset, loader = make_loader(case)
-    full = [epoch(dataset, loader, 0), epoch(dataset, loader, 1)]
+    full = [epoch(dataset, loader, number, set_epoch=set_epoch)
+            for number in range(3)]
     dataset, loader = make_loader(case)
-    first = epoch(dataset, loader, 0, take=case["take"])
+    epoch(dataset, loader, 0, set_epoch=set_epoch)
+    first = epoch(dataset, loader, 1, take=case["take"], set_epoch=set_epoch)
     state = loader.state_dict()
     return {"full": full, "first": first, "state": json.dumps(state)}
 
 
 def resume(case, folder):
-    """Load the state into a fresh loader: the rest of epoch 0 (counting
-    the items made for it), then epoch 1. A state taken at the end of
-    epoch 0 has no rest: the loader's next iteration is epoch 1."""
+    """Load the state into a fresh loader: the rest of epoch 1 (counting
+    the items made for it), then epoch 2. A state taken at the end of
+    epoch 1 has no rest: the loader's next iteration is epoch 2."""
     global COUNT_PATH
+    set_epoch = case.get("set_epoch", True)
     COUNT_PATH = os.path.join(folder, "{}.count".format(case["name"]))
     dataset, loader = make_loader(case)
     loader.load_state_dict(json.loads(case["state"]))
-    rest = [] if case["take"] is None else epoch(dataset, loader, 0)
+    rest = [] if case["take"] is None else epoch(dataset, loader, 1,
+                                                 set_epoch=set_epoch)
     made = produced(COUNT_PATH)
     COUNT_PATH = None
-    return {"rest": rest, "made": made, "next": epoch(dataset, loader, 1)}
+    return {"rest": rest, "made": made,
+            "next": epoch(dataset, loader, 2, set_epoch=set_epoch)}
 
 
 def _main():
@@ -163,9 +170,15 @@ CASES = [
     # batches since the last snapshot on top of pescador's resume.
     {"name": "w2_every3", "kind": "mux", "workers": 2, "take": TAKE + 1,
      "every": 3},
-    # At the end of epoch 0: the resumed loader starts epoch 1 afresh.
+    # At the end of epoch 1: the resumed loader starts epoch 2 afresh.
     {"name": "w0_end", "kind": "mux", "workers": 0, "take": None},
     {"name": "w2_end", "kind": "mux", "workers": 2, "take": None},
+    # Without set_epoch, in the main process: each epoch is the mux's next
+    # activation, from the mux's own generator, which the state restores.
+    {"name": "w0_own", "kind": "mux", "workers": 0, "take": TAKE,
+     "set_epoch": False},
+    {"name": "w0_own_end", "kind": "mux", "workers": 0, "take": None,
+     "set_epoch": False},
 ]
 BATCH_CASES = [
     {"name": "w0_batches", "kind": "batches", "workers": 0, "take": TAKE},
@@ -173,35 +186,61 @@ BATCH_CASES = [
 ]
 
 
-def test_stateful_dataloader_resumes_exactly_without_replay(tmp_path):
-    cases = CASES + (BATCH_CASES if maps_resume() else [])
-    saved = in_fresh_process("checkpoint", cases, tmp_path)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every case checkpointed in one fresh process and resumed in
+    another: {name: (case, checkpoint run, resumed run)}."""
+    cases = [dict(case) for case in CASES + (
+        BATCH_CASES if maps_resume() else [])]
+    folder = tmp_path_factory.mktemp("resume_torch")
+    saved = in_fresh_process("checkpoint", cases, folder)
     for case, run in zip(cases, saved):
         case["state"] = run["state"]
-    resumed = in_fresh_process("resume", cases, tmp_path)
-    for case, run, again in zip(cases, saved, resumed):
-        name = case["name"]
-        full0, full1 = run["full"]
-        assert len(full0) == MAX_ITER // BATCH, name
-        assert run["first"] == full0[:len(run["first"])], name
-        assert len(run["first"]) == (case["take"] or len(full0)), name
-        assert again["rest"] == full0[len(run["first"]):], name
-        assert again["next"] == full1, name
-        assert len(again["next"]) == len(full1) == len(full0), name
-        assert full1 != full0, name     # set_epoch(1): another mix
-        # The resumed run made the items it gave, plus what resuming
-        # re-ran (the open activations' items), plus at most one item of
-        # look-ahead per slot; never the items before the checkpoint.
-        before = sum(len(batch) for batch in run["first"])
-        rest = sum(len(batch) for batch in again["rest"])
-        state = json.loads(case["state"])
-        shares = max(case["workers"], 1)
-        steps = state.get("_steps_since_snapshot", 0) * BATCH
-        bound = open_items(state) + N_ACTIVE * shares + steps
-        assert again["made"] <= rest + bound, name
-        if case["take"] is not None:
-            assert bound < before / 2, name
-            assert open_items(state) > 0, name
+    resumed = in_fresh_process("resume", cases, folder)
+    return {case["name"]: (case, run, again)
+            for case, run, again in zip(cases, saved, resumed)}
+
+
+def check_resumed(case, run, again):
+    full0, full1, full2 = run["full"]
+    assert len(full0) == len(full1) == len(full2) == MAX_ITER // BATCH
+    assert full2 != full1 != full0      # each epoch another mix
+    assert run["first"] == full1[:len(run["first"])]
+    assert len(run["first"]) == (case["take"] or len(full1))
+    assert again["rest"] == full1[len(run["first"]):]
+    assert again["next"] == full2
+    # The resumed run made the items it gave, plus what resuming re-ran
+    # (the open activations' items), plus at most one item of look-ahead
+    # per slot; never the items before the checkpoint.
+    before = sum(len(batch) for batch in run["first"])
+    rest = sum(len(batch) for batch in again["rest"])
+    state = json.loads(case["state"])
+    shares = max(case["workers"], 1)
+    steps = state.get("_steps_since_snapshot", 0) * BATCH
+    bound = open_items(state) + N_ACTIVE * shares + steps
+    assert again["made"] <= rest + bound
+    if case["take"] is not None:
+        assert bound < before / 2
+        assert open_items(state) > 0
+
+
+@pytest.mark.parametrize("name", [
+    case["name"] if case["name"] != "w0_own_end" else pytest.param(
+        case["name"], marks=pytest.mark.xfail(strict=True, reason=(
+            "core: a state taken after the last item does not restore the "
+            "mux's own epoch generator, so the next epoch restarts from "
+            "the mux's first")))
+    for case in CASES])
+def test_stateful_dataloader_resumes_exactly_without_replay(runs, name):
+    check_resumed(*runs[name])
+
+
+@pytest.mark.parametrize("name", [case["name"] for case in BATCH_CASES])
+def test_stateful_dataloader_resumes_pescador_batches(runs, name):
+    if name not in runs:
+        pytest.skip("buffer_stream does not resume through its mux's state "
+                    "yet (it would skip every batch before the checkpoint)")
+    check_resumed(*runs[name])
 
 
 def test_state_dict_is_json_and_before_any_iteration():
@@ -230,18 +269,6 @@ def test_state_dict_is_json_and_before_any_iteration():
     assert [int(x["x"]) for x in again] == rest
     again.set_epoch(2)
     assert [int(x["x"]) for x in again] == taken + rest
-
-
-def test_epochs_do_not_depend_on_the_epochs_before():
-    # Without set_epoch, every epoch replays the same items, in the main
-    # process as in the workers: an epoch is a function of the stream, the
-    # epoch and the share only, which is what a checkpoint can restore.
-    dataset = pescador.adapters.TorchDataset(make_stream("mux"),
-                                             max_iter=MAX_ITER)
-    first = [int(x["x"]) for x in dataset]
-    assert [int(x["x"]) for x in dataset] == first
-    dataset.set_epoch(1)
-    assert [int(x["x"]) for x in dataset] != first
 
 
 def test_abandoned_iteration_keeps_its_last_position():

@@ -1,7 +1,6 @@
 """PyTorch: an ``IterableDataset`` over a `Streamer` or mux."""
 
 
-import copy
 import weakref
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -77,13 +76,11 @@ class TorchDataset(IterableDataset):
     `ChainMux` of one streamer per file) to split it, or use
     ``num_workers=0``.
 
-    **Epochs.** Every iteration of the dataset (an epoch of the
-    ``DataLoader``) runs the stream as it was built, at the epoch set by
-    `set_epoch`: a seeded mux replays the same order every epoch, with or
-    without workers, as ``DistributedSampler`` does. Call
-    ``set_epoch(epoch)`` before each epoch to vary it reproducibly. So the
-    items of an epoch depend only on the stream, the epoch and the share,
-    never on the epochs run before it in this process.
+    ``DataLoader`` copies the dataset into fresh workers at every epoch
+    (unless ``persistent_workers=True``), so a mux seeded with an int
+    replays the same order every epoch there. Call ``set_epoch(epoch)``
+    before each epoch, as with ``DistributedSampler``, to vary it
+    reproducibly.
 
     **Checkpoints.** `state_dict` and `load_state_dict` make the dataset
     ``Stateful`` for torchdata's ``StatefulDataLoader``, which then resumes
@@ -301,11 +298,6 @@ class TorchDataset(IterableDataset):
                                "and ranks", share, state["share"])
             epoch, resume = state["epoch"], state["stream"]
         stream = shard(self.streamer, share[0], share[1], epoch=epoch)
-        if stream is self.streamer:
-            # Each epoch runs the stream as built: iterating the streamer
-            # itself would advance its muxes' own generators, so that an
-            # epoch would depend on the epochs before it in this process.
-            stream = copy.deepcopy(stream)
         max_iter = split_count(self.max_iter, worker, workers)
         run = stream.cycle if self.cycle else stream.iterate
         items = run(max_iter, state=resume)
