@@ -302,6 +302,23 @@ def test_state_of_another_stream_is_refused(workers):
                        for pid in pids)
 
 
+def test_stream_that_cannot_resume_still_iterates():
+    def rows():
+        for i in range(6):
+            yield {"x": np.asarray(i)}
+
+    # A map over a one-shot generator object: its items cannot be made
+    # again, so it has no state; iterating must not ask for one.
+    dataset = pescador.adapters.TorchDataset(
+        Streamer(pescador.buffer_stream, rows(), 2))
+    items = iter(dataset)
+    assert next(items)["x"].tolist() == [0, 1]
+    if maps_resume():
+        with pytest.raises(PescadorError, match="one-shot"):
+            dataset.state_dict()
+    assert [batch["x"].tolist() for batch in items] == [[2, 3], [4, 5]]
+
+
 def test_invalid_states_are_refused():
     dataset = pescador.adapters.TorchDataset(make_stream("mux"),
                                              max_iter=MAX_ITER)

@@ -301,7 +301,7 @@ class TorchDataset(IterableDataset):
         max_iter = split_count(self.max_iter, worker, workers)
         run = stream.cycle if self.cycle else stream.iterate
         items = run(max_iter, state=resume)
-        return items, _Run(epoch, share, items)
+        return items, _Run(epoch, share, items, resume)
 
     def _state(self, epoch: int, share: Optional[List[int]],
                stream: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -320,22 +320,35 @@ class _Run:
     """One iteration of a `TorchDataset`: its epoch, its share and where
     its stream is. It refers to the stream's iteration weakly, so that an
     abandoned iteration closes (and its files with it) when dropped, and
-    keeps the last position it read for `TorchDataset.state_dict` after
-    that."""
+    keeps the last position read for `TorchDataset.state_dict` after that
+    (at first, the position it started from: ``None`` for a fresh start).
+    The position is read only when asked for: a stream that cannot resume
+    (a map over a one-shot generator) iterates as well, and its
+    `state_dict` raises `PescadorError` saying why."""
 
-    __slots__ = ("epoch", "share", "_items", "_last")
+    __slots__ = ("epoch", "share", "_items", "_last", "_error")
 
-    def __init__(self, epoch: int, share: List[int],
-                 items: Iterator[Any]) -> None:
+    def __init__(self, epoch: int, share: List[int], items: Iterator[Any],
+                 start: Optional[Dict[str, Any]]) -> None:
         self.epoch, self.share = epoch, share
         self._items = weakref.ref(items)
-        self._last = get_state(items)
+        self._last = start
+        self._error: Optional[PescadorError] = None
 
-    def state(self) -> Dict[str, Any]:
+    def state(self) -> Optional[Dict[str, Any]]:
         items = self._items()
         if items is not None:
             self._last = get_state(items)
+        elif self._error is not None:
+            raise self._error
         return self._last
+
+    def keep_last(self) -> None:
+        """Read the position now, while the iteration still exists."""
+        try:
+            self.state()
+        except PescadorError as error:
+            self._error = error     # a stream that cannot resume
 
 
 def _raise(error: Exception) -> Iterator[Any]:
@@ -348,7 +361,7 @@ def _tensors(items: Iterator[Any], run: _Run) -> Iterator[Any]:
         for item in items:
             yield to_tensors(item)
     finally:
-        run.state()     # the last position, before the iteration goes
+        run.keep_last()
 
 
 def _check_rank(rank, world_size):
