@@ -25,6 +25,10 @@ import pescador  # noqa: E402
 import pescador.adapters  # noqa: E402
 from pescador import PescadorError, StochasticMux, Streamer  # noqa: E402
 
+# torchdata 0.11 calls a torch function that torch 2.13 deprecates.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:'set_vital' is deprecated:UserWarning")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every streamer yields ITEMS items, so that an open activation holds at
 # most that many; N_ACTIVE of them are open per share.
