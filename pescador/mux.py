@@ -179,7 +179,7 @@ class StochasticMux(BaseMux):
         return _budget_block(self.rng, self.rate, self.dist)
 
     def _policy_state(self):
-        return {"owner": self._owner,
+        return {"owner": list(self._owner),
                 "pruned": np.flatnonzero(self._pool != self.weights).tolist(),
                 "dry": sorted(self._dry)}
 
@@ -511,7 +511,7 @@ class RoundRobinMux(BaseMux):
         return cycle(live[position:] + live[:position])
 
     def _policy_state(self):
-        return {"live": self._live, "passes": self._passes}
+        return {"live": list(self._live), "passes": self._passes}
 
     def _restore(self, policy, slots):
         check_keys(policy, ("live", "passes"), repr(self))

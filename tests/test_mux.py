@@ -7,6 +7,7 @@ test_mux_stats.py.
 
 import collections
 import copy
+import json
 import pickle
 import warnings
 
@@ -373,3 +374,22 @@ def test_base_mux_is_abstract():
     with pytest.raises(NotImplementedError):
         list(BaseMux(["ab"]))
     assert issubclass(BaseMux, pescador.Streamer)
+
+
+@pytest.mark.parametrize("mux", [
+    lambda: pescador.StochasticMux([pescador.Streamer(range(10 * i, 10 * i + 3))
+                                    for i in range(6)], 2, 2, random_state=0),
+    lambda: pescador.RoundRobinMux([pescador.Streamer(range(10 * i, 10 * i + i))
+                                    for i in range(1, 5)])])
+def test_state_is_a_snapshot_not_a_view(mux):
+    # A state kept while the iteration goes on (as StatefulDataLoader keeps
+    # the last one of each worker) must not change with it: the policy's
+    # lists are copied, not shared with the running mux.
+    items = mux().iterate(max_iter=12)
+    first = [next(items) for _ in range(4)]
+    state = pescador.get_state(items)
+    frozen = json.loads(json.dumps(state))
+    rest = list(items)
+    assert state == frozen
+    assert first + rest == list(mux().iterate(max_iter=12))
+    assert list(mux().iterate(max_iter=12, state=state)) == rest

@@ -1,7 +1,8 @@
 """PyTorch: an ``IterableDataset`` over a `Streamer` or mux."""
 
 
-from typing import Any, Iterator, Optional
+import weakref
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -9,6 +10,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..core import Streamer, check_max_iter
 from ..exceptions import DataError, PescadorError
+from ..state import check_keys, get_state, mismatch
 from ..util import _is_int
 from ..split import check_epoch, mux_size, shard, split_count
 
@@ -80,6 +82,14 @@ class TorchDataset(IterableDataset):
     before each epoch, as with ``DistributedSampler``, to vary it
     reproducibly.
 
+    **Checkpoints.** `state_dict` and `load_state_dict` make the dataset
+    ``Stateful`` for torchdata's ``StatefulDataLoader``, which then resumes
+    mid-epoch through pescador's own state (`pescador.get_state`) instead
+    of replaying every batch taken before the checkpoint: with
+    ``num_workers=k``, each worker's share is saved and resumed on its own,
+    at the batches the consumer has received. The state (JSON types only)
+    holds the epoch, the share and the position of the stream in it.
+
     Examples
     --------
     >>> import numpy as np
@@ -106,6 +116,8 @@ class TorchDataset(IterableDataset):
         self.cycle = bool(cycle)
         self.rank, self.world_size = _check_rank(rank, world_size)
         self.epoch = 0
+        self._pending: Optional[Dict[str, Any]] = None
+        self._run: Optional[_Run] = None
         if self.world_size > 1:
             shard(streamer, self.rank, self.world_size)  # splittable?
         size = mux_size(streamer)
@@ -161,17 +173,195 @@ class TorchDataset(IterableDataset):
         """
         self.epoch = check_epoch(epoch, "TorchDataset.set_epoch")
 
+    def state_dict(self) -> Dict[str, Any]:
+        """The position of the dataset's latest iteration, for a checkpoint.
+
+        ``StatefulDataLoader`` calls it (in each worker, with workers) and
+        keeps the state of the batches its consumer has received.
+
+        Returns
+        -------
+        state : dict
+            JSON types only: ``"epoch"``, ``"share"`` (``[index, count]`` of
+            the share of the stream the iteration ran, or ``None`` before
+            any iteration), ``"max_iter"``, ``"cycle"`` and ``"stream"``,
+            what `pescador.get_state` returned for the iteration (``None``
+            before any). A state loaded with `load_state_dict` and not yet
+            iterated is returned as it is.
+
+        Examples
+        --------
+        >>> import pescador
+        >>> import pescador.adapters
+        >>> dataset = pescador.adapters.TorchDataset(range(5))
+        >>> items = iter(dataset)
+        >>> [next(items) for _ in range(2)]
+        [0, 1]
+        >>> state = dataset.state_dict()
+        >>> state["stream"]["taken"], state["epoch"], state["share"]
+        (2, 0, [0, 1])
+        """
+        if self._pending is not None:
+            return self._pending
+        if self._run is None:
+            return self._state(self.epoch, None, None)
+        return self._state(self._run.epoch, self._run.share,
+                           self._run.state())
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Make the next iteration continue from ``state_dict``.
+
+        ``StatefulDataLoader`` calls it (in each worker, with workers) when
+        its first iteration after ``load_state_dict`` starts. The resumed
+        iteration runs at the state's epoch, whatever `set_epoch` said; the
+        iterations after it start afresh at the dataset's ``epoch``, so
+        call `set_epoch` before each epoch as in an uninterrupted run.
+
+        Parameters
+        ----------
+        state_dict : dict
+            What `state_dict` returned, on an equal dataset (same stream,
+            ``max_iter``, ``cycle``, ranks and number of workers), maybe in
+            another process.
+
+        Raises
+        ------
+        PescadorError
+            If ``state_dict`` is not such a state, or was taken with
+            another ``max_iter`` or ``cycle``; when iterated, if it was
+            taken with another share of the stream (number of workers or
+            ranks) or does not fit the stream (see `pescador.get_state`):
+            by the first ``next()`` of the iteration.
+
+        Examples
+        --------
+        >>> import json
+        >>> import pescador
+        >>> import pescador.adapters
+        >>> mux = pescador.ShuffledMux(['abc', 'xyz'], random_state=0)
+        >>> dataset = pescador.adapters.TorchDataset(mux, max_iter=6)
+        >>> items = iter(dataset)
+        >>> first = [next(items) for _ in range(2)]
+        >>> saved = json.dumps(dataset.state_dict())
+        >>> again = pescador.adapters.TorchDataset(
+        ...     pescador.ShuffledMux(['abc', 'xyz'], random_state=0),
+        ...     max_iter=6)
+        >>> again.load_state_dict(json.loads(saved))
+        >>> list(again) == list(items)
+        True
+        """
+        state = check_keys(state_dict, _STATE_KEYS, "TorchDataset")
+        for what, expected, got in [
+                ("a TorchDataset state of version", _VERSION,
+                 state["torch_dataset"]),
+                ("a TorchDataset with max_iter", self.max_iter,
+                 state["max_iter"]),
+                ("a TorchDataset with cycle", self.cycle, state["cycle"])]:
+            if expected != got:
+                raise mismatch(what, expected, got)
+        share = state["share"]
+        if share is not None and not (
+                isinstance(share, list) and len(share) == 2
+                and all(_is_int(x) for x in share)):
+            raise PescadorError(
+                "Invalid TorchDataset state: share={!r}; expected None or "
+                "[index, count]".format(share))
+        check_epoch(state["epoch"], "TorchDataset state")
+        self._pending = dict(state)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_run"] = None    # a live iteration stays in its process
+        return state
+
     def __iter__(self) -> Iterator[Any]:
+        # The state loaded is taken now, when the DataLoader makes its
+        # iterator (which it may drop unused); an error (a stream that
+        # cannot be split, a state that does not fit) is raised by the
+        # first next(), where the DataLoader passes a worker's error on.
+        state, self._pending = self._pending, None
+        try:
+            items, self._run = self._start(state)
+        except PescadorError as error:
+            self._run = None
+            return _raise(error)
+        return _tensors(items, self._run)
+
+    def _start(self, state: Optional[Dict[str, Any]]) -> Tuple[Any, "_Run"]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        index = self.rank * workers + worker
-        stream = shard(self.streamer, index, self.world_size * workers,
-                       epoch=self.epoch)
+        share = [self.rank * workers + worker, self.world_size * workers]
+        epoch, resume = self.epoch, None
+        if state is not None:
+            if state["share"] is not None and state["share"] != share:
+                raise mismatch("the share [index, count] of its workers "
+                               "and ranks", share, state["share"])
+            epoch, resume = state["epoch"], state["stream"]
+        stream = shard(self.streamer, share[0], share[1], epoch=epoch)
         max_iter = split_count(self.max_iter, worker, workers)
-        items = stream.cycle(max_iter) if self.cycle else \
-            stream.iterate(max_iter)
+        run = stream.cycle if self.cycle else stream.iterate
+        items = run(max_iter, state=resume)
+        return items, _Run(epoch, share, items, resume)
+
+    def _state(self, epoch: int, share: Optional[List[int]],
+               stream: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+        return {"torch_dataset": _VERSION, "epoch": epoch, "share": share,
+                "max_iter": self.max_iter, "cycle": self.cycle,
+                "stream": stream}
+
+
+#: The version of `TorchDataset.state_dict`'s format.
+_VERSION = 1
+_STATE_KEYS = ("torch_dataset", "epoch", "share", "max_iter", "cycle",
+               "stream")
+
+
+class _Run:
+    """One iteration of a `TorchDataset`: its epoch, its share and where
+    its stream is. It refers to the stream's iteration weakly, so that an
+    abandoned iteration closes (and its files with it) when dropped, and
+    keeps the last position read for `TorchDataset.state_dict` after that
+    (at first, the position it started from: ``None`` for a fresh start).
+    The position is read only when asked for: a stream that cannot resume
+    (a map over a one-shot generator) iterates as well, and its
+    `state_dict` raises `PescadorError` saying why."""
+
+    __slots__ = ("epoch", "share", "_items", "_last", "_error")
+
+    def __init__(self, epoch: int, share: List[int], items: Iterator[Any],
+                 start: Optional[Dict[str, Any]]) -> None:
+        self.epoch, self.share = epoch, share
+        self._items = weakref.ref(items)
+        self._last = start
+        self._error: Optional[PescadorError] = None
+
+    def state(self) -> Optional[Dict[str, Any]]:
+        items = self._items()
+        if items is not None:
+            self._last = get_state(items)
+        elif self._error is not None:
+            raise self._error
+        return self._last
+
+    def keep_last(self) -> None:
+        """Read the position now, while the iteration still exists."""
+        try:
+            self.state()
+        except PescadorError as error:
+            self._error = error     # a stream that cannot resume
+
+
+def _raise(error: Exception) -> Iterator[Any]:
+    raise error
+    yield   # a generator: it raises when first asked for an item
+
+
+def _tensors(items: Iterator[Any], run: _Run) -> Iterator[Any]:
+    try:
         for item in items:
             yield to_tensors(item)
+    finally:
+        run.keep_last()
 
 
 def _check_rank(rank, world_size):
