@@ -205,17 +205,19 @@ def _children(streamer):
     return ()
 
 
-def _seeds(top):
+def _seeds(top, draw=True):
     """One seed per seeded mux in the tree of ``top``, drawn from its
     generator (which advances it), keyed by ``id``, in the order of a walk
-    of the tree; and those muxes, in the same order. Walks the tree without
-    recursion, and raises `PescadorError` if a mux contains itself."""
+    of the tree; and those muxes, in the same order (``draw=False``: the
+    muxes only). Walks the tree without recursion, and raises
+    `PescadorError` if a mux contains itself."""
     seeds, seeded, state, stack = {}, [], {}, []
 
     def enter(node):
         state[id(node)] = "open"
         if isinstance(node, BaseMux) and node.random_state is not None:
-            seeds[id(node)] = _draw_seed(node.rng)
+            if draw:
+                seeds[id(node)] = _draw_seed(node.rng)
             seeded.append(node)
         stack.append((node, iter(_children(node))))
 
@@ -616,6 +618,11 @@ class BaseMux(Streamer):
         return {"mux": type(self).__name__,
                 "epochs": [encode_rng(m.rng) for m in self._tree]}
 
+    def _next_state(self) -> Optional[Dict[str, Any]]:
+        return {"mux": type(self).__name__,
+                "epochs": [encode_rng(m.rng)
+                           for m in _seeds(self, draw=False)[1]]}
+
     def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
         """Set each seeded mux's own generator of the tree to where the
         outermost activation ``state`` (or its `_final_state`) left it."""
@@ -625,7 +632,7 @@ class BaseMux(Streamer):
         if state["mux"] != type(self).__name__:
             raise mismatch("a mux of type", type(self).__name__,
                            state["mux"])
-        tree = _seeds(self)[1]
+        tree = _seeds(self, draw=False)[1]
         if len(tree) != len(state["epochs"]):
             raise mismatch("a tree of seeded muxes", len(tree),
                            len(state["epochs"]))

@@ -61,11 +61,12 @@ class _Position:
     iteration's loop consumes.
     """
 
-    __slots__ = ("name", "call", "max_iter", "resume", "active", "counter",
-                 "base", "done", "closed")
+    __slots__ = ("streamer", "name", "call", "max_iter", "resume", "active",
+                 "counter", "base", "done", "closed")
     active: Any
 
     def __init__(self, streamer, call, max_iter, state):
+        self.streamer = streamer
         self.name = type(streamer).__name__
         self.call, self.max_iter = call, max_iter
         self.resume = None if state is None else state["stream"]
@@ -107,6 +108,10 @@ class _Position:
                     "its end, which closed its streams: take the state "
                     "before closing it".format(self.name))
             stream = self.active._state(pulled)
+        elif stream is None and not self.done:
+            # Not started: what the streamer's next activation will use.
+            after = self.streamer._next_state()
+            stream = None if after is None else {"next": after}
         return {"pescador_state": VERSION, "streamer": self.name,
                 "call": self.call, "max_iter": self.max_iter,
                 "taken": taken, "done": self.done, "stream": stream}
@@ -326,6 +331,11 @@ class Streamer:
             return {"inner": get_state(self.stream_)}
         return None
 
+    def _next_state(self) -> Optional[Dict[str, Any]]:
+        """On the original: what its next activation draws from, in the form
+        of `_final_state` (a mux's own generators), or None."""
+        return None
+
     def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
         """Set up the iterations after the one whose activation state (or
         `_final_state`) is ``state``, without running it. A Streamer over
@@ -419,6 +429,10 @@ class Streamer:
         if state is not None:
             state = _check_state(self, state, call, max_iter)
         position = _Position(self, call, max_iter, state)
+        if isinstance(position.resume, dict) and "next" in position.resume:
+            # A state taken before the iteration started.
+            self._restore_epochs(position.resume["next"])
+            position.resume = None
         if max_iter is None:
             return register(run(max_iter, position), position)
         if state is not None and position.base >= max_iter:

@@ -230,10 +230,15 @@ class EpochStreamer(Streamer):
     def _final_state(self) -> Optional[Dict[str, Any]]:
         return {"epoch": self.epoch}
 
+    def _next_state(self) -> Optional[Dict[str, Any]]:
+        return {"next_epoch": self.epoch}
+
     def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
-        # A state at the end of an epoch (or at max_iter): the next
-        # iteration runs the epoch after it.
-        if isinstance(state, dict) and _is_int(state.get("epoch")):
+        # Before an iteration: it runs that epoch. At the end of one (or at
+        # max_iter): the next iteration runs the epoch after it.
+        if isinstance(state, dict) and _is_int(state.get("next_epoch")):
+            self.epoch = state["next_epoch"]
+        elif isinstance(state, dict) and _is_int(state.get("epoch")):
             self.epoch = state["epoch"] + 1
 
     def _resumed(self, active: "EpochStreamer") -> None:

@@ -349,3 +349,16 @@ def test_a_closed_iteration_has_no_state():
     iteration.close()
     with pytest.raises(PescadorError, match="closed before its end"):
         pescador.get_state(iteration)
+
+
+def test_a_state_before_the_first_item_of_a_later_epoch():
+    # Epoch 1 has run; the state of epoch 2, taken before its first item,
+    # resumes epoch 2 (the mux's own generators are in it), not epoch 1.
+    stream = build("stochastic")
+    first = list(stream.iterate(max_iter=30))
+    second = stream.iterate(max_iter=30)
+    state = json.loads(json.dumps(pescador.get_state(second)))
+    expected = list(second)
+    assert expected != first
+    assert list(build("stochastic").iterate(max_iter=30, state=state)) == \
+        expected

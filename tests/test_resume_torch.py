@@ -228,13 +228,7 @@ def check_resumed(case, run, again):
         assert open_items(state) > 0
 
 
-@pytest.mark.parametrize("name", [
-    case["name"] if case["name"] != "w0_own_end" else pytest.param(
-        case["name"], marks=pytest.mark.xfail(strict=True, reason=(
-            "core: a state taken after the last item does not restore the "
-            "mux's own epoch generator, so the next epoch restarts from "
-            "the mux's first")))
-    for case in CASES])
+@pytest.mark.parametrize("name", [case["name"] for case in CASES])
 def test_stateful_dataloader_resumes_exactly_without_replay(runs, name):
     check_resumed(*runs[name])
 

@@ -124,7 +124,7 @@ def test_resume_matches_uninterrupted_run():
             epochs=1)
         assert len(full) == (max_iter or 2500)
         for n, state in states.items():
-            workers = (state["stream"] or {"workers": []})["workers"]
+            workers = (state["stream"] or {}).get("workers", [])
             # Resuming re-runs at most a snapshot's worth per worker.
             assert all(w["skip"] <= SNAPSHOT_ITEMS for w in workers)
             if n / k > 1.05 * SNAPSHOT_ITEMS:  # a periodic snapshot too
