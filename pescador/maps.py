@@ -10,17 +10,19 @@ only once: to reuse a map, wrap it in a `Streamer`, e.g.
 from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
-from operator import itemgetter
-from typing import (Any, Callable, Dict, Iterable, Iterator, Optional,
-                    Sequence, Tuple, TypeVar, Union)
+from operator import itemgetter, length_hint
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
+from ._maps_state import (MapInput, check_map_state, describe_keys,
+                          map_state, wrappable)
 from .exceptions import DataError, PescadorError
+from .state import decode_rng, encode_rng_state, register
 from .util import (RandomStateLike, _check_positive_int, _is_int, _is_number,
                    get_rng)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 #: The ``inputs``/``outputs`` of `keras_tuples`: a key, or keys.
 _Keys = Union[None, str, Sequence[str]]
 
@@ -39,37 +41,6 @@ else:  # pragma: no cover
 _CACHE_BLOCK = 256
 
 
-def _wrappable(func: _F) -> _F:
-    """Let ``Streamer(func, *args)`` work for a map ``func``.
-
-    The maps are plain functions (so that they can check their arguments at
-    call time), but `Streamer` wants a generator function: give it one,
-    the way `streamable` does.
-    """
-    def as_generator(*args, **kwargs):
-        yield from func(*args, **kwargs)
-
-    as_generator.__name__ = func.__name__
-    as_generator.__qualname__ = func.__qualname__
-    as_generator.__module__ = func.__module__
-    as_generator.__doc__ = func.__doc__
-    # The marks `streamable` sets, read back by Streamer (and pickling).
-    func._pescador_streamable = as_generator  # type: ignore[attr-defined]
-    as_generator._pescador_wrapper = func  # type: ignore[attr-defined]
-    return func
-
-
-def _iterate(stream, name):
-    """``iter(stream)``, or `PescadorError` if ``stream`` is not iterable."""
-    try:
-        return iter(stream)
-    except TypeError:
-        raise PescadorError(
-            "{} expects an iterable of items (a Streamer, a mux, a list, a "
-            "generator...); got {!r} ({})".format(
-                name, stream, type(stream).__name__)) from None
-
-
 def _not_a_dict(item, index, func):
     return DataError(
         "{}: item {} is a {} ({!r:.60}), expected a dict of arrays".format(
@@ -82,9 +53,63 @@ def _missing_key(item, key, index, func):
             func, key, index, list(item)))
 
 
+class _Progress:
+    """What `get_state` reads from a running map: its input and whether it
+    has ended (the generator itself cannot be looked into)."""
+
+    __slots__ = ("input", "done")
+
+    def __init__(self, input: MapInput, done: bool) -> None:
+        self.input, self.done = input, done
+
+
+def _start(name, stream, params, state, run):
+    """Register and return the generator ``run(items, progress)`` of the map
+    ``name`` over ``stream``, continuing from ``state`` (already checked)
+    if given; its state is its input's position."""
+    progress = _Progress(MapInput(
+        stream, name, None if state is None else state["input"]),
+        state is not None and state["done"])
+    generator = (_no_items() if progress.done
+                 else run(progress.input.items, progress))
+
+    def read_state():
+        return map_state(name, params, progress.done,
+                         input=progress.input.state())
+    return register(generator, read_state)
+
+
+def _no_items():
+    """The generator of a map resumed after its end."""
+    yield from ()
+
+
 # -- buffer_stream --------------------------------------------------------
 
-@_wrappable
+def _buffer_args(buffer_size, partial, axis):
+    buffer_size = _check_positive_int(buffer_size, "buffer_size",
+                                      "buffer_stream")
+    if axis is not None and not _is_int(axis):
+        raise PescadorError(
+            "buffer_stream: invalid axis={!r} ({}): expected None or an "
+            "int".format(axis, type(axis).__name__))
+    return {"buffer_size": buffer_size, "partial": bool(partial),
+            "axis": None if axis is None else int(axis)}
+
+
+def _resume_buffer_stream(state: Dict[str, Any], stream: Iterable[Any],
+                          buffer_size: int, partial: bool = False,
+                          axis: Optional[int] = None
+                          ) -> Iterator[Dict[Any, Any]]:
+    """`buffer_stream` continuing from ``state`` (what `get_state` gave)."""
+    params = _buffer_args(buffer_size, partial, axis)
+    state = check_map_state(state, "buffer_stream", params, ("input",))
+    return _start("buffer_stream", stream, params, state,
+                  lambda items, progress: _buffer_stream(
+                      items, progress, **params))
+
+
+@wrappable(_resume_buffer_stream)
 def buffer_stream(stream: Iterable[Any], buffer_size: int,
                   partial: bool = False,
                   axis: Optional[int] = None) -> Iterator[Dict[Any, Any]]:
@@ -163,23 +188,20 @@ def buffer_stream(stream: Iterable[Any], buffer_size: int,
     pescador.exceptions.DataError: buffer_stream: cannot stack key 'X' of
     items 0 to 1: shapes differ: (2,) x 1, (3,) x 1
     """
-    buffer_size = _check_positive_int(buffer_size, "buffer_size",
-                                      "buffer_stream")
-    if axis is not None and not _is_int(axis):
-        raise PescadorError(
-            "buffer_stream: invalid axis={!r} ({}): expected None or an "
-            "int".format(axis, type(axis).__name__))
-    items = _iterate(stream, "buffer_stream")
-    return _buffer_stream(items, buffer_size, bool(partial),
-                          None if axis is None else int(axis))
+    params = _buffer_args(buffer_size, partial, axis)
+    return _start("buffer_stream", stream, params, None,
+                  lambda items, progress: _buffer_stream(
+                      items, progress, **params))
 
 
-def _buffer_stream(items, buffer_size, partial, axis):
+def _buffer_stream(items, progress, buffer_size, partial, axis):
+    # At each yield the buffer is empty: the map's position is its input's.
     keys = None
     start = 0
     while True:
         batch = list(islice(items, buffer_size))
         if len(batch) < buffer_size and not (partial and batch):
+            progress.done = True
             return
         if keys is None:
             keys = _first_keys(batch[0])
@@ -256,7 +278,26 @@ def _shape(value):
 
 # -- tuples and keras_tuples ---------------------------------------------
 
-@_wrappable
+def _tuples_params(keys):
+    if not keys:
+        raise PescadorError("tuples: give at least one key to extract")
+    return {"keys": describe_keys(list(keys))}
+
+
+def _resume_tuples(state: Dict[str, Any], stream: Iterable[Any],
+                   *keys: Any) -> Iterator[Tuple[Any, ...]]:
+    """`tuples` continuing from ``state`` (what `get_state` gave)."""
+    params = _tuples_params(keys)
+    state = check_map_state(state, "tuples", params, ("input",))
+    return _start("tuples", stream, params, state,
+                  _mapper("tuples", _select(list(keys))))
+
+
+def _mapper(name, func):
+    return lambda items, progress: _map_items(items, progress, name, func)
+
+
+@wrappable(_resume_tuples)
 def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     """Turn each dict item into a tuple of its values for ``keys``.
 
@@ -295,10 +336,9 @@ def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     ...
     KeyError: "tuples: key 'Z' is not in item 0 (its keys: ['X', 'Y'])"
     """
-    if not keys:
-        raise PescadorError("tuples: give at least one key to extract")
-    return _map_items(_iterate(stream, "tuples"), "tuples",
-                      _select(list(keys)))
+    params = _tuples_params(keys)
+    return _start("tuples", stream, params, None,
+                  _mapper("tuples", _select(list(keys))))
 
 
 def _select(keys):
@@ -313,7 +353,7 @@ def _select(keys):
     return itemgetter(keys)
 
 
-def _map_items(items, name, func):
+def _map_items(items, progress, name, func):
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise _not_a_dict(item, index, name)
@@ -322,9 +362,40 @@ def _map_items(items, name, func):
         except KeyError as exc:
             raise _missing_key(item, exc.args[0], index, name) from None
         yield value
+    progress.done = True
 
 
-@_wrappable
+def _keras_args(inputs, outputs):
+    if all(side is None or (isinstance(side, (list, tuple)) and not side)
+           for side in (inputs, outputs)):
+        raise PescadorError(
+            "keras_tuples: give inputs, outputs or both (a key or a list of "
+            "keys); got inputs={!r}, outputs={!r}".format(inputs, outputs))
+    for name, side in (("inputs", inputs), ("outputs", outputs)):
+        if not isinstance(side, (list, tuple)):
+            try:
+                hash(side)
+            except TypeError:
+                raise PescadorError(
+                    "keras_tuples: invalid {}={!r} ({}): expected None, a "
+                    "key or a list of keys".format(
+                        name, side, type(side).__name__)) from None
+    get_x, get_y = _select(inputs), _select(outputs)
+    return ({"inputs": describe_keys(inputs),
+             "outputs": describe_keys(outputs)},
+            _mapper("keras_tuples", lambda item: (get_x(item), get_y(item))))
+
+
+def _resume_keras_tuples(state: Dict[str, Any], stream: Iterable[Any],
+                         inputs: _Keys = None, outputs: _Keys = None
+                         ) -> Iterator[Tuple[Any, Any]]:
+    """`keras_tuples` continuing from ``state`` (what `get_state` gave)."""
+    params, run = _keras_args(inputs, outputs)
+    state = check_map_state(state, "keras_tuples", params, ("input",))
+    return _start("keras_tuples", stream, params, state, run)
+
+
+@wrappable(_resume_keras_tuples)
 def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
                  outputs: _Keys = None) -> Iterator[Tuple[Any, Any]]:
     """Turn each dict item into an ``(inputs, outputs)`` pair, as Keras
@@ -376,28 +447,34 @@ def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
     must contain objects that are subclass of tf.TypeSpec but found <class
     'list'>"). A one-element tuple feeds a single-input model.
     """
-    if all(side is None or (isinstance(side, (list, tuple)) and not side)
-           for side in (inputs, outputs)):
-        raise PescadorError(
-            "keras_tuples: give inputs, outputs or both (a key or a list of "
-            "keys); got inputs={!r}, outputs={!r}".format(inputs, outputs))
-    for name, side in (("inputs", inputs), ("outputs", outputs)):
-        if not isinstance(side, (list, tuple)):
-            try:
-                hash(side)
-            except TypeError:
-                raise PescadorError(
-                    "keras_tuples: invalid {}={!r} ({}): expected None, a "
-                    "key or a list of keys".format(
-                        name, side, type(side).__name__)) from None
-    get_x, get_y = _select(inputs), _select(outputs)
-    return _map_items(_iterate(stream, "keras_tuples"), "keras_tuples",
-                      lambda item: (get_x(item), get_y(item)))
+    params, run = _keras_args(inputs, outputs)
+    return _start("keras_tuples", stream, params, None, run)
 
 
 # -- cache ----------------------------------------------------------------
 
-@_wrappable
+def _cache_args(n_cache, prob, random_state):
+    n_cache = _check_positive_int(n_cache, "n_cache", "cache")
+    if not (_is_number(prob) and 0 < prob <= 1):
+        raise PescadorError(
+            "cache: invalid prob={!r} ({}): expected a number in (0, "
+            "1]".format(prob, type(prob).__name__))
+    rng = get_rng(random_state)
+    return ({"n_cache": n_cache, "prob": float(prob),
+             "seeded": random_state is not None}, rng)
+
+
+def _resume_cache(state: Dict[str, Any], stream: Iterable[Any],
+                  n_cache: int, prob: float = 0.5,
+                  random_state: RandomStateLike = None) -> Iterator[Any]:
+    """`cache` continuing from ``state`` (what `get_state` gave)."""
+    params, rng = _cache_args(n_cache, prob, random_state)
+    state = check_map_state(state, "cache", params,
+                            ("origin", "slots", "block"))
+    return _start_cache(stream, params, rng, state)
+
+
+@wrappable(_resume_cache)
 def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
           random_state: RandomStateLike = None) -> Iterator[Any]:
     """Reuse items from a small cache to stretch a slow stream.
@@ -448,32 +525,165 @@ def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
     >>> list(pescador.cache(range(5), 2, prob=1))
     [0, 1, 2, 3, 4]
     """
-    n_cache = _check_positive_int(n_cache, "n_cache", "cache")
-    if not (_is_number(prob) and 0 < prob <= 1):
-        raise PescadorError(
-            "cache: invalid prob={!r} ({}): expected a number in (0, "
-            "1]".format(prob, type(prob).__name__))
-    rng = get_rng(random_state)
-    return _cache(_iterate(stream, "cache"), n_cache, float(prob), rng)
+    params, rng = _cache_args(n_cache, prob, random_state)
+    return _start_cache(stream, params, rng, None)
 
 
-def _cache(items, n_cache, prob, rng):
-    slots = []
-    for item in islice(items, n_cache):
+class _CacheProgress:
+    """What `get_state` reads from a running `cache`.
+
+    ``positions[k]``: the index (in the input's iteration, from its start)
+    of the item in slot ``k``; ``origin``: the input's state at that start;
+    ``before``: the generator's state before the current block of draws,
+    ``picks``: the iterator over the block's slot picks (its remaining
+    length tells how many steps of the block are used).
+    """
+
+    __slots__ = ("origin", "positions", "before", "picks", "done")
+
+    def __init__(self, origin, positions, done):
+        self.origin, self.positions, self.done = origin, positions, done
+        self.before = self.picks = None
+
+    def block(self):
+        if self.picks is None:
+            return None
+        return [None if self.before is None
+                else encode_rng_state(self.before),
+                _CACHE_BLOCK - length_hint(self.picks)]
+
+
+def _start_cache(stream, params, rng, state):
+    """The registered generator of `cache`, fresh or continuing from
+    ``state`` (checked)."""
+    if state is None:
+        items = MapInput(stream, "cache")
+        progress = _CacheProgress(_resumable_state(items), [], False)
+        generator = _cache(items.items, params, rng, progress, [], None)
+    else:
+        positions = _check_positions(state["slots"], params["n_cache"])
+        progress = _CacheProgress(state["origin"], positions, state["done"])
+        if progress.done:
+            items, generator = None, _no_items()
+        else:
+            # Re-run the input from its start to get the cached items.
+            items = MapInput(stream, "cache", state["origin"])
+            slots = _rederive(items.items, positions)
+            block = _resume_block(rng, params, progress, state["block"])
+            generator = _cache(items.items, params, rng, progress, slots,
+                               block)
+
+    def read_state():
+        if progress.origin is None and items is not None:
+            items.state()       # a one-shot input: says why it cannot
+        return map_state("cache", params, progress.done,
+                         origin=progress.origin,
+                         slots=list(progress.positions),
+                         block=progress.block())
+    return register(generator, read_state)
+
+
+def _resumable_state(items):
+    """``items.state()``, or None for a one-shot input."""
+    try:
+        return items.state()
+    except PescadorError:
+        return None
+
+
+def _cache(items, params, rng, progress, slots, block):
+    n_cache = params["n_cache"]
+    positions = progress.positions
+    pulled = max(positions) + 1 if positions else 0
+    for item in islice(items, n_cache - len(slots)):
         slots.append(item)
+        positions.append(pulled)
+        pulled += 1
         yield item
     if len(slots) < n_cache:
+        progress.done = True
         return
     end = object()
     while True:
-        picks, fresh = _draw_steps(rng, n_cache, prob, _CACHE_BLOCK)
+        picks, fresh = block or _draw_block(rng, params, progress)
+        block = None
         for slot, replace in zip(picks, fresh):
             if replace:
                 item = next(items, end)
                 if item is end:
+                    progress.done = True
                     return
                 slots[slot] = item
+                positions[slot] = pulled
+                pulled += 1
             yield slots[slot]
+
+
+def _draw_block(rng, params, progress):
+    """The next block of steps (slot picks, replace decisions), as
+    iterators; ``progress`` keeps what a checkpoint needs of it."""
+    progress.before = None
+    if params["seeded"]:
+        progress.before = (rng.bit_generator.state
+                           if isinstance(rng, np.random.Generator)
+                           else rng.get_state(legacy=False))
+    picks, fresh = _draw_steps(rng, params["n_cache"], params["prob"],
+                               _CACHE_BLOCK)
+    progress.picks = iter(picks)
+    return progress.picks, iter(fresh)
+
+
+def _resume_block(rng, params, progress, block):
+    """The block of steps in use at the checkpoint, drawn again from the
+    generator's state before it, its used steps skipped; None if there was
+    none (or the generator is numpy's global one, whose state is not
+    ours: the next block is then drawn afresh)."""
+    if block is None or not params["seeded"]:
+        return None
+    if not (isinstance(block, list) and len(block) == 2
+            and type(block[1]) is int and 0 <= block[1] <= _CACHE_BLOCK):
+        raise PescadorError(
+            "Invalid state for cache: block={!r}, expected [random state, "
+            "steps used <= {}]".format(block, _CACHE_BLOCK))
+    decode_rng(rng, block[0], "cache")
+    picks, fresh = _draw_block(rng, params, progress)
+    used = block[1]
+    if used:
+        next(islice(zip(picks, fresh), used - 1, None))
+    return picks, fresh
+
+
+def _check_positions(positions, n_cache):
+    """The cache slots' ``positions`` from a state, checked."""
+    if not (isinstance(positions, list) and len(positions) <= n_cache
+            and all(type(p) is int and p >= 0 for p in positions)
+            and len(set(positions)) == len(positions)):
+        raise PescadorError(
+            "Invalid state for cache: slots={!r}, expected at most n_cache={}"
+            " distinct item positions".format(positions, n_cache))
+    if len(positions) < n_cache and positions != list(range(len(positions))):
+        raise PescadorError(
+            "Invalid state for cache: slots={!r} for a cache still filling "
+            "up (expected the first items in order)".format(positions))
+    return list(positions)
+
+
+def _rederive(items, positions):
+    """The items at ``positions`` of ``items`` (consumed up to the last of
+    them), in the order of ``positions``."""
+    slots: List[Any] = [None] * len(positions)
+    end = object()
+    last = -1
+    for k in sorted(range(len(positions)), key=positions.__getitem__):
+        item = next(islice(items, positions[k] - last - 1, None), end)
+        if item is end:
+            raise PescadorError(
+                "The state does not fit the stream: the input of cache ended"
+                " before item {} where the state was taken".format(
+                    positions[k]))
+        slots[k] = item
+        last = positions[k]
+    return slots
 
 
 def _draw_steps(rng, n_cache, prob, size):
