@@ -17,9 +17,10 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
 import numpy as np
 
 from ._maps_state import (MapInput, check_map_state, describe_keys,
-                          map_state, wrappable)
+                          encode_epochs, epoch_states, map_state,
+                          restore_epochs, seeded_muxes, wrappable)
 from .exceptions import DataError, PescadorError
-from .state import decode_rng, encode_rng_state, register
+from .state import check_keys, decode_rng, encode_rng_state, register
 from .util import (RandomStateLike, _check_positive_int, _is_int, _is_number,
                    get_rng)
 
@@ -557,8 +558,13 @@ def _start_cache(stream, params, rng, state):
     """The registered generator of `cache`, fresh or continuing from
     ``state`` (checked)."""
     if state is None:
+        # The input's epoch generators before it starts: re-running it
+        # from its start must draw the same epoch.
+        epochs = epoch_states(seeded_muxes(stream))
         items = MapInput(stream, "cache")
-        progress = _CacheProgress(_resumable_state(items), [], False)
+        origin = _resumable_state(items)
+        progress = _CacheProgress(
+            None if origin is None else (origin, epochs), [], False)
         generator = _cache(items.items, params, rng, progress, [], None)
     else:
         positions = _check_positions(state["slots"], params["n_cache"])
@@ -567,7 +573,10 @@ def _start_cache(stream, params, rng, state):
             items, generator = None, _no_items()
         else:
             # Re-run the input from its start to get the cached items.
-            items = MapInput(stream, "cache", state["origin"])
+            origin = check_keys(state["origin"], ("input", "epochs"),
+                                "the origin of cache")
+            restore_epochs(stream, origin["epochs"], "cache")
+            items = MapInput(stream, "cache", origin["input"])
             slots = _rederive(items.items, positions)
             block = _resume_block(rng, params, progress, state["block"])
             generator = _cache(items.items, params, rng, progress, slots,
@@ -577,10 +586,16 @@ def _start_cache(stream, params, rng, state):
         if progress.origin is None and items is not None:
             items.state()       # a one-shot input: says why it cannot
         return map_state("cache", params, progress.done,
-                         origin=progress.origin,
+                         origin=_encode_origin(progress.origin),
                          slots=list(progress.positions),
                          block=progress.block())
     return register(generator, read_state)
+
+
+def _encode_origin(origin):
+    if isinstance(origin, tuple):       # as recorded: encode the epochs
+        return {"input": origin[0], "epochs": encode_epochs(origin[1])}
+    return origin                       # as restored: in JSON types
 
 
 def _resumable_state(items):
