@@ -300,3 +300,25 @@ def test_unseeded_cache_restores_its_contents():
             assert y < fresh
     assert fresh == 400
     assert set(rest[:200]) & cached
+
+
+@pytest.mark.parametrize("random_state", [4, "generator"])
+def test_cache_resumes_across_blocks_of_draws_and_twice(random_state):
+    # Hundreds of steps (blocks of 256 draws), checkpoints before and
+    # after the first block boundary, and a checkpoint of a resumed run.
+    def stream():
+        rng = (np.random.default_rng(4) if random_state == "generator"
+               else random_state)
+        return Streamer(cache, Streamer(rs.numbered, 0, 700), 8, 0.3, rng)
+
+    expected = [int(x["Y"]) for x in stream().iterate()]
+    assert len(expected) > 3 * 256
+    for first, second in [(100, 300), (600, 200), (256, 256)]:
+        items = stream().iterate()
+        head = [int(x["Y"]) for x in islice(items, first)]
+        state = json.loads(json.dumps(pescador.get_state(items)))
+        resumed = stream().iterate(state=state)
+        middle = [int(x["Y"]) for x in islice(resumed, second)]
+        state = json.loads(json.dumps(pescador.get_state(resumed)))
+        rest = [int(x["Y"]) for x in stream().iterate(state=state)]
+        assert head + middle + rest == expected
