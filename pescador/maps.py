@@ -28,7 +28,7 @@ from ._maps_state import (MapInput, check_map_state, describe_keys,
                           encode_epochs, epoch_states, map_state,
                           restore_epochs, seeded_muxes, wrappable)
 from .exceptions import DataError, PescadorError
-from .state import check_keys, decode_rng, encode_rng_state, register
+from .state import decode_rng, encode_rng_state, register
 from .util import (RandomStateLike, _check_positive_int, _is_int, _is_number,
                    get_rng)
 
@@ -48,6 +48,10 @@ else:  # pragma: no cover
 
 # Random numbers for `cache` are drawn this many at a time.
 _CACHE_BLOCK = 256
+# `cache` records its input's position at most once per this many items
+# pulled (or 4 * n_cache): reading a mux's state costs tens of
+# microseconds.
+_ORIGIN_SPACING = 8192
 
 
 def _not_a_dict(item, index, func):
@@ -571,17 +575,26 @@ def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
     Notes
     -----
     Checkpoint and resume. The state holds the *positions* of the cached
-    items in the input's iteration (not the items), the input's state at
-    the start of that iteration (and the state of the epoch generators of
-    the seeded muxes in it, so that the same epoch is drawn again), and
-    the random generator's state before its first block of 256 steps'
-    draws, with the number of blocks and steps used (resuming draws them
-    again: about 4 microseconds per block). Resuming re-runs the
-    input from the start of its iteration up to the checkpoint, keeping
-    the cached items as they come by: it costs every item the input
-    produced before the checkpoint in this iteration (``n_cache``, then
-    about ``prob`` per item yielded), once, and no memory beyond the
-    cache.
+    items in the input's iteration (not the items), an *origin* (the
+    input's state at a position at or before all of them), and the random
+    generator's state before its first block of 256 steps' draws, with the
+    number of blocks and steps used. Resuming re-runs the input from the
+    origin up to the checkpoint, keeping the cached items as they come by
+    (and draws the blocks again, about 4 microseconds each).
+
+    The origin is the start of the input's iteration (with the state of
+    the epoch generators of the seeded muxes in it, so that the same epoch
+    is drawn again) until the cache has pulled ``S = max(8192, 4 *
+    n_cache)`` items; from then on, every ``S`` items pulled, the cache
+    records the input's state as a candidate, which becomes the origin
+    once every item cached before it has been replaced. So resuming costs
+    every item the input produced before the checkpoint in this iteration
+    while that is fewer than about ``2 * S``, and in a long iteration about
+    ``2 * S`` plus the age of the oldest cached item (about ``n_cache *
+    ln(n_cache)`` items), plus what resuming the input from its state
+    costs; never more than the whole iteration so far. Recording a
+    candidate costs one `pescador.get_state` of the input per ``S`` items.
+
     Exact when the input is exact (deterministic generators, seeded
     muxes) and ``random_state`` is a seed or a generator. With
     ``random_state=None`` (numpy's global generator, which is not part of
@@ -598,6 +611,9 @@ class _CacheProgress:
 
     ``positions[k]``: the index (in the input's iteration, from its start)
     of the item in slot ``k``; ``origin``: the input's state at that start;
+    ``candidate``: the input's state at a later position, the next origin
+    once the items cached before it are gone; ``check``: the number of
+    items pulled at which to look at that again;
     ``before``: the generator's state before the first block of draws (read
     once: reading it costs as much as drawing five blocks), ``blocks``: the
     number of blocks drawn, ``picks``: the iterator over the current
@@ -605,12 +621,13 @@ class _CacheProgress:
     block are used).
     """
 
-    __slots__ = ("origin", "positions", "before", "blocks", "picks", "done")
+    __slots__ = ("origin", "positions", "before", "blocks", "picks", "done",
+                 "candidate", "check")
 
     def __init__(self, origin, positions, done):
         self.origin, self.positions, self.done = origin, positions, done
-        self.before = self.picks = None
-        self.blocks = 0
+        self.before = self.picks = self.candidate = None
+        self.blocks = self.check = 0
 
     def block(self):
         if self.picks is None:
@@ -626,54 +643,48 @@ def _start_cache(stream, params, rng, state):
     if state is None:
         # The input's epoch generators before it starts: re-running it
         # from its start must draw the same epoch.
-        epochs = epoch_states(seeded_muxes(stream))
-        items = MapInput(stream, "cache")
-        origin = _resumable_state(items)
-        progress = _CacheProgress(
-            None if origin is None else (origin, epochs), [], False)
-        generator = _cache(items.items, params, rng, progress, [], None)
+        epochs = encode_epochs(epoch_states(seeded_muxes(stream)))
+        source = MapInput(stream, "cache")
+        start = _resumable_state(source)
+        progress = _CacheProgress(None if start is None else {
+            "input": start, "epochs": epochs, "position": 0}, [], False)
+        generator = _cache(source, params, rng, progress, [], None)
     else:
         positions = _check_positions(state["slots"], params["n_cache"])
-        progress = _CacheProgress(state["origin"], positions, state["done"])
+        origin = _check_origin(state["origin"], positions)
+        progress = _CacheProgress(origin, positions, state["done"])
         if progress.done:
-            items, generator = None, _no_items()
+            source, generator = None, _no_items()
         else:
-            # Re-run the input from its start to get the cached items.
-            origin = check_keys(state["origin"], ("input", "epochs"),
-                                "the origin of cache")
-            restore_epochs(stream, origin["epochs"], "cache")
-            items = MapInput(stream, "cache", origin["input"])
-            slots = _rederive(items.items, positions)
+            # Re-run the input from the origin to get the cached items.
+            if origin["epochs"] is not None:
+                restore_epochs(stream, origin["epochs"], "cache")
+            source = MapInput(stream, "cache", origin["input"])
+            slots = _rederive(source.items, positions, origin["position"])
             block = _resume_block(rng, params, progress, state["block"])
-            generator = _cache(items.items, params, rng, progress, slots,
-                               block)
+            generator = _cache(source, params, rng, progress, slots, block)
 
     def read_state():
-        if progress.origin is None and items is not None:
-            items.state()       # a one-shot input: says why it cannot
+        if progress.origin is None and source is not None:
+            source.state()      # a one-shot input: says why it cannot
         return map_state("cache", params, progress.done,
-                         origin=_encode_origin(progress.origin),
+                         origin=progress.origin,
                          slots=list(progress.positions),
                          block=progress.block())
     return register(generator, read_state)
 
 
-def _encode_origin(origin):
-    if isinstance(origin, tuple):       # as recorded: encode the epochs
-        return {"input": origin[0], "epochs": encode_epochs(origin[1])}
-    return origin                       # as restored: in JSON types
-
-
-def _resumable_state(items):
-    """``items.state()``, or None for a one-shot input."""
+def _resumable_state(source):
+    """``source.state()``, or None for a one-shot input."""
     try:
-        return items.state()
+        return source.state()
     except PescadorError:
         return None
 
 
-def _cache(items, params, rng, progress, slots, block):
+def _cache(source, params, rng, progress, slots, block):
     n_cache = params["n_cache"]
+    items = source.items
     positions = progress.positions
     pulled = max(positions) + 1 if positions else 0
     for item in islice(items, n_cache - len(slots)):
@@ -685,7 +696,11 @@ def _cache(items, params, rng, progress, slots, block):
         progress.done = True
         return
     end = object()
+    spacing = max(_ORIGIN_SPACING, 4 * n_cache)
+    progress.check = pulled + spacing
     while True:
+        if pulled >= progress.check:
+            _move_origin(progress, source, pulled, spacing)
         picks, fresh = block or _draw_block(rng, params, progress)
         block = None
         for slot, replace in zip(picks, fresh):
@@ -698,6 +713,24 @@ def _cache(items, params, rng, progress, slots, block):
                 positions[slot] = pulled
                 pulled += 1
             yield slots[slot]
+
+
+def _move_origin(progress, source, pulled, spacing):
+    """Every ``spacing`` items pulled: record the input's state here as a
+    candidate origin, and make the last candidate the origin once every
+    item cached before it has left the cache, so that resuming re-runs the
+    input from there instead of from its start."""
+    progress.check = pulled + spacing
+    if progress.origin is None:     # a one-shot input
+        return
+    candidate = progress.candidate
+    if candidate is not None and min(progress.positions) >= (
+            candidate["position"]):
+        progress.origin = candidate
+        candidate = None
+    if candidate is None:
+        progress.candidate = {"input": source.state(), "epochs": None,
+                              "position": pulled}
 
 
 def _draw_block(rng, params, progress):
@@ -759,12 +792,26 @@ def _check_positions(positions, n_cache):
     return list(positions)
 
 
-def _rederive(items, positions):
-    """The items at ``positions`` of ``items`` (consumed up to the last of
-    them), in the order of ``positions``."""
+def _check_origin(origin, positions):
+    """The ``origin`` of a cache state, checked against its ``positions``."""
+    if not (isinstance(origin, dict) and set(origin) == {
+            "input", "epochs", "position"}
+            and type(origin["position"]) is int
+            and 0 <= origin["position"] <= min(positions, default=0)):
+        raise PescadorError(
+            "Invalid state for cache: origin={:.200}, expected a dict with "
+            "keys input, epochs, position (at or before the cached "
+            "items)".format(repr(origin)))
+    return origin
+
+
+def _rederive(items, positions, start):
+    """The items at ``positions`` of ``items``, an iteration from position
+    ``start``, in the order of ``positions``; ``items`` is consumed up to
+    the last of them."""
     slots: List[Any] = [None] * len(positions)
     end = object()
-    last = -1
+    last = start - 1
     for k in sorted(range(len(positions)), key=positions.__getitem__):
         item = next(islice(items, positions[k] - last - 1, None), end)
         if item is end:
