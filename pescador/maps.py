@@ -589,10 +589,11 @@ def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
     records the input's state as a candidate, which becomes the origin
     once every item cached before it has been replaced. So resuming costs
     every item the input produced before the checkpoint in this iteration
-    while that is fewer than about ``2 * S``, and in a long iteration about
-    ``2 * S`` plus the age of the oldest cached item (about ``n_cache *
-    ln(n_cache)`` items), plus what resuming the input from its state
-    costs; never more than the whole iteration so far. Recording a
+    while that is fewer than about ``2 * S``, and in a long iteration at
+    most about ``2 * (S + A)``, where ``A`` is the age in items pulled of
+    the oldest cached item (about ``n_cache * ln(n_cache)`` on average),
+    plus what resuming the input from its state costs; never more than
+    the whole iteration so far. Recording a
     candidate costs one `pescador.get_state` of the input per ``S`` items.
 
     Exact when the input is exact (deterministic generators, seeded
