@@ -20,7 +20,7 @@ from ._mux_base import BaseMux
 from .core import Streamer
 from .exceptions import PescadorError
 from .state import (BIG, counted, decode_rng, encode_rng_state,
-                    get_state, mismatch, skip)
+                    get_state, mismatch, register, skip)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -116,6 +116,37 @@ class MapInput:
         if self._one_shot is not None:
             raise PescadorError(self._one_shot)
         return {"skip": self._base + counted(self._counter)}
+
+
+class _Progress:
+    """What `get_state` reads from a running map: its input and whether it
+    has ended (the generator itself cannot be looked into)."""
+
+    __slots__ = ("input", "done")
+
+    def __init__(self, input: MapInput, done: bool) -> None:
+        self.input, self.done = input, done
+
+
+def start_map(name, stream, params, state, run):
+    """Register and return the generator ``run(items, progress)`` of the map
+    ``name`` over ``stream``, continuing from ``state`` (already checked)
+    if given; its state is its input's position."""
+    progress = _Progress(MapInput(
+        stream, name, None if state is None else state["input"]),
+        state is not None and state["done"])
+    generator = (no_items() if progress.done
+                 else run(progress.input.items, progress))
+
+    def read_state():
+        return map_state(name, params, progress.done,
+                         input=progress.input.state())
+    return register(generator, read_state)
+
+
+def no_items() -> Iterator[Any]:
+    """The generator of a map resumed after its end."""
+    yield from ()
 
 
 def iterate(stream: Any, name: str) -> Iterator[Any]:

@@ -18,17 +18,16 @@ a one-shot iterator such as a generator object it cannot be resumed, and
 from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
-from operator import itemgetter, length_hint
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+from operator import itemgetter
+from typing import (Any, Callable, Dict, Iterable, Iterator, Optional,
                     Sequence, Tuple, Union)
 
 import numpy as np
 
-from ._maps_state import (MapInput, check_map_state, describe_keys,
-                          encode_epochs, epoch_states, map_state,
-                          restore_epochs, seeded_muxes, wrappable)
+from ._cache import start_cache
+from ._maps_state import (check_map_state, describe_keys, start_map,
+                          wrappable)
 from .exceptions import DataError, PescadorError
-from .state import decode_rng, encode_rng_state, register
 from .util import (RandomStateLike, _check_positive_int, _is_int, _is_number,
                    get_rng)
 
@@ -46,12 +45,6 @@ if np.lib.NumpyVersion(np.__version__) >= "1.24.0":
 else:  # pragma: no cover
     _stack_new_axis = np.stack
 
-# Random numbers for `cache` are drawn this many at a time.
-_CACHE_BLOCK = 256
-# `cache` records its input's position at most once per this many items
-# pulled (or 4 * n_cache): reading a mux's state costs tens of
-# microseconds.
-_ORIGIN_SPACING = 8192
 
 
 def _not_a_dict(item, index, func):
@@ -64,37 +57,6 @@ def _missing_key(item, key, index, func):
     return KeyError(
         "{}: key {!r} is not in item {} (its keys: {})".format(
             func, key, index, list(item)))
-
-
-class _Progress:
-    """What `get_state` reads from a running map: its input and whether it
-    has ended (the generator itself cannot be looked into)."""
-
-    __slots__ = ("input", "done")
-
-    def __init__(self, input: MapInput, done: bool) -> None:
-        self.input, self.done = input, done
-
-
-def _start(name, stream, params, state, run):
-    """Register and return the generator ``run(items, progress)`` of the map
-    ``name`` over ``stream``, continuing from ``state`` (already checked)
-    if given; its state is its input's position."""
-    progress = _Progress(MapInput(
-        stream, name, None if state is None else state["input"]),
-        state is not None and state["done"])
-    generator = (_no_items() if progress.done
-                 else run(progress.input.items, progress))
-
-    def read_state():
-        return map_state(name, params, progress.done,
-                         input=progress.input.state())
-    return register(generator, read_state)
-
-
-def _no_items():
-    """The generator of a map resumed after its end."""
-    yield from ()
 
 
 # -- buffer_stream --------------------------------------------------------
@@ -117,7 +79,7 @@ def _resume_buffer_stream(state: Dict[str, Any], stream: Iterable[Any],
     """`buffer_stream` continuing from ``state`` (what `get_state` gave)."""
     params = _buffer_args(buffer_size, partial, axis)
     state = check_map_state(state, "buffer_stream", params, ("input",))
-    return _start("buffer_stream", stream, params, state,
+    return start_map("buffer_stream", stream, params, state,
                   lambda items, progress: _buffer_stream(
                       items, progress, **params))
 
@@ -215,7 +177,7 @@ def buffer_stream(stream: Iterable[Any], buffer_size: int,
     items 0 to 1: shapes differ: (2,) x 1, (3,) x 1
     """
     params = _buffer_args(buffer_size, partial, axis)
-    return _start("buffer_stream", stream, params, None,
+    return start_map("buffer_stream", stream, params, None,
                   lambda items, progress: _buffer_stream(
                       items, progress, **params))
 
@@ -315,7 +277,7 @@ def _resume_tuples(state: Dict[str, Any], stream: Iterable[Any],
     """`tuples` continuing from ``state`` (what `get_state` gave)."""
     params = _tuples_params(keys)
     state = check_map_state(state, "tuples", params, ("input",))
-    return _start("tuples", stream, params, state,
+    return start_map("tuples", stream, params, state,
                   _mapper("tuples", _select(list(keys))))
 
 
@@ -372,7 +334,7 @@ def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     KeyError: "tuples: key 'Z' is not in item 0 (its keys: ['X', 'Y'])"
     """
     params = _tuples_params(keys)
-    return _start("tuples", stream, params, None,
+    return start_map("tuples", stream, params, None,
                   _mapper("tuples", _select(list(keys))))
 
 
@@ -427,7 +389,7 @@ def _resume_keras_tuples(state: Dict[str, Any], stream: Iterable[Any],
     """`keras_tuples` continuing from ``state`` (what `get_state` gave)."""
     params, run = _keras_args(inputs, outputs)
     state = check_map_state(state, "keras_tuples", params, ("input",))
-    return _start("keras_tuples", stream, params, state, run)
+    return start_map("keras_tuples", stream, params, state, run)
 
 
 @wrappable(_resume_keras_tuples)
@@ -484,7 +446,7 @@ def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
     'list'>"). A one-element tuple feeds a single-input model.
     """
     params, run = _keras_args(inputs, outputs)
-    return _start("keras_tuples", stream, params, None, run)
+    return start_map("keras_tuples", stream, params, None, run)
 
 
 # -- cache ----------------------------------------------------------------
@@ -507,7 +469,7 @@ def _resume_cache(state: Dict[str, Any], stream: Iterable[Any],
     params, rng = _cache_args(n_cache, prob, random_state)
     state = check_map_state(state, "cache", params,
                             ("origin", "slots", "block"))
-    return _start_cache(stream, params, rng, state)
+    return start_cache(stream, params, rng, state)
 
 
 @wrappable(_resume_cache)
@@ -604,233 +566,4 @@ def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
     global state of the new process, so the repeats differ.
     """
     params, rng = _cache_args(n_cache, prob, random_state)
-    return _start_cache(stream, params, rng, None)
-
-
-class _CacheProgress:
-    """What `get_state` reads from a running `cache`.
-
-    ``positions[k]``: the index (in the input's iteration, from its start)
-    of the item in slot ``k``; ``origin``: the input's state at that start;
-    ``candidate``: the input's state at a later position, the next origin
-    once the items cached before it are gone; ``check``: the number of
-    items pulled at which to look at that again;
-    ``before``: the generator's state before the first block of draws (read
-    once: reading it costs as much as drawing five blocks), ``blocks``: the
-    number of blocks drawn, ``picks``: the iterator over the current
-    block's slot picks (its remaining length tells how many steps of the
-    block are used).
-    """
-
-    __slots__ = ("origin", "positions", "before", "blocks", "picks", "done",
-                 "candidate", "check")
-
-    def __init__(self, origin, positions, done):
-        self.origin, self.positions, self.done = origin, positions, done
-        self.before = self.picks = self.candidate = None
-        self.blocks = self.check = 0
-
-    def block(self):
-        if self.picks is None:
-            return None
-        return [None if self.before is None
-                else encode_rng_state(self.before), self.blocks,
-                _CACHE_BLOCK - length_hint(self.picks)]
-
-
-def _start_cache(stream, params, rng, state):
-    """The registered generator of `cache`, fresh or continuing from
-    ``state`` (checked)."""
-    if state is None:
-        # The input's epoch generators before it starts: re-running it
-        # from its start must draw the same epoch.
-        epochs = encode_epochs(epoch_states(seeded_muxes(stream)))
-        source = MapInput(stream, "cache")
-        start = _resumable_state(source)
-        progress = _CacheProgress(None if start is None else {
-            "input": start, "epochs": epochs, "position": 0}, [], False)
-        generator = _cache(source, params, rng, progress, [], None)
-    else:
-        positions = _check_positions(state["slots"], params["n_cache"])
-        origin = _check_origin(state["origin"], positions)
-        progress = _CacheProgress(origin, positions, state["done"])
-        if progress.done:
-            source, generator = None, _no_items()
-        else:
-            # Re-run the input from the origin to get the cached items.
-            if origin["epochs"] is not None:
-                restore_epochs(stream, origin["epochs"], "cache")
-            source = MapInput(stream, "cache", origin["input"])
-            slots = _rederive(source.items, positions, origin["position"])
-            block = _resume_block(rng, params, progress, state["block"])
-            generator = _cache(source, params, rng, progress, slots, block)
-
-    def read_state():
-        if progress.origin is None and source is not None:
-            source.state()      # a one-shot input: says why it cannot
-        return map_state("cache", params, progress.done,
-                         origin=progress.origin,
-                         slots=list(progress.positions),
-                         block=progress.block())
-    return register(generator, read_state)
-
-
-def _resumable_state(source):
-    """``source.state()``, or None for a one-shot input."""
-    try:
-        return source.state()
-    except PescadorError:
-        return None
-
-
-def _cache(source, params, rng, progress, slots, block):
-    n_cache = params["n_cache"]
-    items = source.items
-    positions = progress.positions
-    pulled = max(positions) + 1 if positions else 0
-    for item in islice(items, n_cache - len(slots)):
-        slots.append(item)
-        positions.append(pulled)
-        pulled += 1
-        yield item
-    if len(slots) < n_cache:
-        progress.done = True
-        return
-    end = object()
-    spacing = max(_ORIGIN_SPACING, 4 * n_cache)
-    progress.check = pulled + spacing
-    while True:
-        if pulled >= progress.check:
-            _move_origin(progress, source, pulled, spacing)
-        picks, fresh = block or _draw_block(rng, params, progress)
-        block = None
-        for slot, replace in zip(picks, fresh):
-            if replace:
-                item = next(items, end)
-                if item is end:
-                    progress.done = True
-                    return
-                slots[slot] = item
-                positions[slot] = pulled
-                pulled += 1
-            yield slots[slot]
-
-
-def _move_origin(progress, source, pulled, spacing):
-    """Every ``spacing`` items pulled: record the input's state here as a
-    candidate origin, and make the last candidate the origin once every
-    item cached before it has left the cache, so that resuming re-runs the
-    input from there instead of from its start."""
-    progress.check = pulled + spacing
-    if progress.origin is None:     # a one-shot input
-        return
-    candidate = progress.candidate
-    if candidate is not None and min(progress.positions) >= (
-            candidate["position"]):
-        progress.origin = candidate
-        candidate = None
-    if candidate is None:
-        progress.candidate = {"input": source.state(), "epochs": None,
-                              "position": pulled}
-
-
-def _draw_block(rng, params, progress):
-    """The next block of steps (slot picks, replace decisions), as
-    iterators; ``progress`` keeps what a checkpoint needs of it."""
-    if not progress.blocks and params["seeded"]:
-        progress.before = _rng_state(rng)
-    progress.blocks += 1
-    picks, fresh = _draw_steps(rng, params["n_cache"], params["prob"],
-                               _CACHE_BLOCK)
-    progress.picks = iter(picks)
-    return progress.picks, iter(fresh)
-
-
-def _rng_state(rng):
-    if isinstance(rng, np.random.Generator):
-        return rng.bit_generator.state
-    return rng.get_state(legacy=False)
-
-
-def _resume_block(rng, params, progress, block):
-    """The block of steps in use at the checkpoint: drawn again, with the
-    blocks before it, from the generator's state before the first, its
-    used steps skipped; None if there was none (or the generator is
-    numpy's global one, whose state is not ours: the next block is then
-    drawn afresh)."""
-    if block is None or not params["seeded"]:
-        return None
-    if not (isinstance(block, list) and len(block) == 3
-            and all(type(n) is int for n in block[1:])
-            and block[1] > 0 and 0 <= block[2] <= _CACHE_BLOCK):
-        raise PescadorError(
-            "Invalid state for cache: block={!r}, expected [random state, "
-            "blocks drawn > 0, steps used <= {}]".format(block, _CACHE_BLOCK))
-    before, blocks, used = block
-    decode_rng(rng, before, "cache")
-    progress.before = _rng_state(rng)
-    for _ in range(blocks - 1):
-        _draw_steps(rng, params["n_cache"], params["prob"], _CACHE_BLOCK)
-    progress.blocks = blocks - 1
-    picks, fresh = _draw_block(rng, params, progress)
-    if used:
-        next(islice(zip(picks, fresh), used - 1, None))
-    return picks, fresh
-
-
-def _check_positions(positions, n_cache):
-    """The cache slots' ``positions`` from a state, checked."""
-    if not (isinstance(positions, list) and len(positions) <= n_cache
-            and all(type(p) is int and p >= 0 for p in positions)
-            and len(set(positions)) == len(positions)):
-        raise PescadorError(
-            "Invalid state for cache: slots={!r}, expected at most n_cache={}"
-            " distinct item positions".format(positions, n_cache))
-    if len(positions) < n_cache and positions != list(range(len(positions))):
-        raise PescadorError(
-            "Invalid state for cache: slots={!r} for a cache still filling "
-            "up (expected the first items in order)".format(positions))
-    return list(positions)
-
-
-def _check_origin(origin, positions):
-    """The ``origin`` of a cache state, checked against its ``positions``."""
-    if not (isinstance(origin, dict) and set(origin) == {
-            "input", "epochs", "position"}
-            and type(origin["position"]) is int
-            and 0 <= origin["position"] <= min(positions, default=0)):
-        raise PescadorError(
-            "Invalid state for cache: origin={:.200}, expected a dict with "
-            "keys input, epochs, position (at or before the cached "
-            "items)".format(repr(origin)))
-    return origin
-
-
-def _rederive(items, positions, start):
-    """The items at ``positions`` of ``items``, an iteration from position
-    ``start``, in the order of ``positions``; ``items`` is consumed up to
-    the last of them."""
-    slots: List[Any] = [None] * len(positions)
-    end = object()
-    last = start - 1
-    for k in sorted(range(len(positions)), key=positions.__getitem__):
-        item = next(islice(items, positions[k] - last - 1, None), end)
-        if item is end:
-            raise PescadorError(
-                "The state does not fit the stream: the input of cache ended"
-                " before item {} where the state was taken".format(
-                    positions[k]))
-        slots[k] = item
-        last = positions[k]
-    return slots
-
-
-def _draw_steps(rng, n_cache, prob, size):
-    """The slots picked and the replace decisions for ``size`` steps, as
-    lists."""
-    if isinstance(rng, np.random.Generator):
-        picks, uniform = rng.integers(n_cache, size=size), rng.random(size)
-    else:
-        picks = rng.randint(n_cache, size=size)
-        uniform = rng.random_sample(size)
-    return picks.tolist(), (uniform < prob).tolist()
+    return start_cache(stream, params, rng, None)
