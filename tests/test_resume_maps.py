@@ -361,3 +361,45 @@ def test_long_cache_resumes_from_a_later_origin():
     assert [int(x["Y"]) for x in islice(stream().iterate(), 40001)][-1] == (
         expected[40000])
     assert rest == expected[40001:]
+
+
+def mux_of_maps():
+    return pescador.ChainMux([
+        Streamer(tuples, rs.make_mux("stochastic"), "Y"),
+        Streamer(tuples, rs.make_mux("chain"), "Y")])
+
+
+@pytest.mark.parametrize("second", [
+    False,
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
+        "core: a mux opens a Streamer of a map through its fast path (as a "
+        "generator function), so the slot's state is {'skip': n} and the "
+        "map's own mux restarts at its first epoch; fixed by skipping the "
+        "fast path for a streamer with _pescador_resume"))),
+])
+def test_mux_of_maps_resumes(second):
+    stream = mux_of_maps()
+    expected = [list(stream.iterate(max_iter=60)) for _ in range(2)][second]
+    stream = mux_of_maps()
+    if second:
+        list(stream.iterate(max_iter=60))
+    items = stream.iterate(max_iter=60)
+    head = list(islice(items, 10))
+    state = json.loads(json.dumps(pescador.get_state(items)))
+    rest = list(mux_of_maps().iterate(max_iter=60, state=state))
+    assert_same(head + rest, expected)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core: the state of an iteration that has not started (or has ended) "
+    "is {'stream': None}, without the epoch generators of the seeded "
+    "muxes in the stream, so a fresh process draws their first epoch"))
+def test_checkpoint_before_the_first_item_of_a_later_iteration():
+    stream = rs.build("buffer", "shuffled")
+    expected = [list(stream.iterate(max_iter=EPOCH)) for _ in range(2)][1]
+    stream = rs.build("buffer", "shuffled")
+    list(stream.iterate(max_iter=EPOCH))
+    items = stream.iterate(max_iter=EPOCH)
+    state = json.loads(json.dumps(pescador.get_state(items)))
+    assert_same(list(rs.build("buffer", "shuffled").iterate(
+        max_iter=EPOCH, state=state)), expected)
