@@ -5,6 +5,14 @@ generator) and returns a generator. Arguments are checked when the map is
 called; the items are checked as they arrive. A generator can be consumed
 only once: to reuse a map, wrap it in a `Streamer`, e.g.
 ``Streamer(buffer_stream, stream, 16)``.
+
+Checkpoint and resume: `pescador.get_state` reads the position of a map's
+generator, and of a Streamer of a map (``Streamer(buffer_stream, mux,
+16).iterate()``), whose ``iterate(state=...)`` continues from it. A map
+over a `Streamer` or a mux continues its input from the input's own
+state; over a list (or another re-iterable) it skips the items taken; over
+a one-shot iterator such as a generator object it cannot be resumed, and
+`get_state` raises `PescadorError`.
 """
 
 from collections import Counter
@@ -12,15 +20,17 @@ from collections.abc import Mapping
 from itertools import islice
 from operator import itemgetter
 from typing import (Any, Callable, Dict, Iterable, Iterator, Optional,
-                    Sequence, Tuple, TypeVar, Union)
+                    Sequence, Tuple, Union)
 
 import numpy as np
 
+from ._cache import start_cache
+from ._maps_state import (check_map_state, describe_keys, start_map,
+                          wrappable)
 from .exceptions import DataError, PescadorError
 from .util import (RandomStateLike, _check_positive_int, _is_int, _is_number,
                    get_rng)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 #: The ``inputs``/``outputs`` of `keras_tuples`: a key, or keys.
 _Keys = Union[None, str, Sequence[str]]
 
@@ -35,39 +45,6 @@ if np.lib.NumpyVersion(np.__version__) >= "1.24.0":
 else:  # pragma: no cover
     _stack_new_axis = np.stack
 
-# Random numbers for `cache` are drawn this many at a time.
-_CACHE_BLOCK = 256
-
-
-def _wrappable(func: _F) -> _F:
-    """Let ``Streamer(func, *args)`` work for a map ``func``.
-
-    The maps are plain functions (so that they can check their arguments at
-    call time), but `Streamer` wants a generator function: give it one,
-    the way `streamable` does.
-    """
-    def as_generator(*args, **kwargs):
-        yield from func(*args, **kwargs)
-
-    as_generator.__name__ = func.__name__
-    as_generator.__qualname__ = func.__qualname__
-    as_generator.__module__ = func.__module__
-    as_generator.__doc__ = func.__doc__
-    # The marks `streamable` sets, read back by Streamer (and pickling).
-    func._pescador_streamable = as_generator  # type: ignore[attr-defined]
-    as_generator._pescador_wrapper = func  # type: ignore[attr-defined]
-    return func
-
-
-def _iterate(stream, name):
-    """``iter(stream)``, or `PescadorError` if ``stream`` is not iterable."""
-    try:
-        return iter(stream)
-    except TypeError:
-        raise PescadorError(
-            "{} expects an iterable of items (a Streamer, a mux, a list, a "
-            "generator...); got {!r} ({})".format(
-                name, stream, type(stream).__name__)) from None
 
 
 def _not_a_dict(item, index, func):
@@ -84,7 +61,30 @@ def _missing_key(item, key, index, func):
 
 # -- buffer_stream --------------------------------------------------------
 
-@_wrappable
+def _buffer_args(buffer_size, partial, axis):
+    buffer_size = _check_positive_int(buffer_size, "buffer_size",
+                                      "buffer_stream")
+    if axis is not None and not _is_int(axis):
+        raise PescadorError(
+            "buffer_stream: invalid axis={!r} ({}): expected None or an "
+            "int".format(axis, type(axis).__name__))
+    return {"buffer_size": buffer_size, "partial": bool(partial),
+            "axis": None if axis is None else int(axis)}
+
+
+def _resume_buffer_stream(state: Dict[str, Any], stream: Iterable[Any],
+                          buffer_size: int, partial: bool = False,
+                          axis: Optional[int] = None
+                          ) -> Iterator[Dict[Any, Any]]:
+    """`buffer_stream` continuing from ``state`` (what `get_state` gave)."""
+    params = _buffer_args(buffer_size, partial, axis)
+    state = check_map_state(state, "buffer_stream", params, ("input",))
+    return start_map("buffer_stream", stream, params, state,
+                  lambda items, progress: _buffer_stream(
+                      items, progress, **params))
+
+
+@wrappable(_resume_buffer_stream)
 def buffer_stream(stream: Iterable[Any], buffer_size: int,
                   partial: bool = False,
                   axis: Optional[int] = None) -> Iterator[Dict[Any, Any]]:
@@ -114,7 +114,10 @@ def buffer_stream(stream: Iterable[Any], buffer_size: int,
     -------
     generator of dict
         Each batch maps the keys of the first item (in its order) to arrays;
-        dtypes are kept (mixed dtypes promote as in numpy).
+        dtypes are kept (mixed dtypes promote as in numpy). Resumable (see
+        `pescador.get_state`) when ``stream`` is a `Streamer`, a mux or a
+        list: between batches the buffer is empty, so the state is the
+        input's position, and resuming costs what resuming the input costs.
 
     Raises
     ------
@@ -156,6 +159,16 @@ def buffer_stream(stream: Iterable[Any], buffer_size: int,
     >>> batches = pescador.Streamer(pescador.buffer_stream, items, 4)
     >>> [b['Y'].tolist() for b in batches], [b['Y'].tolist() for b in batches]
     ([[0, 1, 2, 3]], [[0, 1, 2, 3]])
+
+    Checkpoint and resume (the state is JSON, for a fresh process):
+
+    >>> pairs = pescador.Streamer(pescador.buffer_stream, items, 2, True)
+    >>> running = pairs.iterate()
+    >>> next(running)['Y'].tolist()
+    [0, 1]
+    >>> state = pescador.get_state(running)
+    >>> [b['Y'].tolist() for b in pairs.iterate(state=state)]
+    [[2, 3], [4]]
     >>> ragged = [{'X': np.zeros(2)}, {'X': np.zeros(3)}]
     >>> next(pescador.buffer_stream(ragged, 2))
     Traceback (most recent call last):
@@ -163,23 +176,20 @@ def buffer_stream(stream: Iterable[Any], buffer_size: int,
     pescador.exceptions.DataError: buffer_stream: cannot stack key 'X' of
     items 0 to 1: shapes differ: (2,) x 1, (3,) x 1
     """
-    buffer_size = _check_positive_int(buffer_size, "buffer_size",
-                                      "buffer_stream")
-    if axis is not None and not _is_int(axis):
-        raise PescadorError(
-            "buffer_stream: invalid axis={!r} ({}): expected None or an "
-            "int".format(axis, type(axis).__name__))
-    items = _iterate(stream, "buffer_stream")
-    return _buffer_stream(items, buffer_size, bool(partial),
-                          None if axis is None else int(axis))
+    params = _buffer_args(buffer_size, partial, axis)
+    return start_map("buffer_stream", stream, params, None,
+                  lambda items, progress: _buffer_stream(
+                      items, progress, **params))
 
 
-def _buffer_stream(items, buffer_size, partial, axis):
+def _buffer_stream(items, progress, buffer_size, partial, axis):
+    # At each yield the buffer is empty: the map's position is its input's.
     keys = None
     start = 0
     while True:
         batch = list(islice(items, buffer_size))
         if len(batch) < buffer_size and not (partial and batch):
+            progress.done = True
             return
         if keys is None:
             keys = _first_keys(batch[0])
@@ -256,7 +266,26 @@ def _shape(value):
 
 # -- tuples and keras_tuples ---------------------------------------------
 
-@_wrappable
+def _tuples_params(keys):
+    if not keys:
+        raise PescadorError("tuples: give at least one key to extract")
+    return {"keys": describe_keys(list(keys))}
+
+
+def _resume_tuples(state: Dict[str, Any], stream: Iterable[Any],
+                   *keys: Any) -> Iterator[Tuple[Any, ...]]:
+    """`tuples` continuing from ``state`` (what `get_state` gave)."""
+    params = _tuples_params(keys)
+    state = check_map_state(state, "tuples", params, ("input",))
+    return start_map("tuples", stream, params, state,
+                  _mapper("tuples", _select(list(keys))))
+
+
+def _mapper(name, func):
+    return lambda items, progress: _map_items(items, progress, name, func)
+
+
+@wrappable(_resume_tuples)
 def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     """Turn each dict item into a tuple of its values for ``keys``.
 
@@ -270,7 +299,9 @@ def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     Returns
     -------
     generator of tuple
-        ``tuple(item[key] for key in keys)`` for each item.
+        ``tuple(item[key] for key in keys)`` for each item. Resumable (see
+        `pescador.get_state`) when ``stream`` is a `Streamer`, a mux or a
+        list: one tuple per item, so the state is the input's position.
 
     Raises
     ------
@@ -290,15 +321,21 @@ def tuples(stream: Iterable[Any], *keys: Any) -> Iterator[Tuple[Any, ...]]:
     [(1, 'a'), (2, 'b')]
     >>> list(pescador.tuples(items, 'Y'))
     [('a',), ('b',)]
+    >>> running = pescador.Streamer(pescador.tuples, items, 'X').iterate()
+    >>> next(running)
+    (1,)
+    >>> state = pescador.get_state(running)
+    >>> list(pescador.Streamer(pescador.tuples, items, 'X').iterate(
+    ...     state=state))
+    [(2,)]
     >>> list(pescador.tuples(items, 'Z'))
     Traceback (most recent call last):
     ...
     KeyError: "tuples: key 'Z' is not in item 0 (its keys: ['X', 'Y'])"
     """
-    if not keys:
-        raise PescadorError("tuples: give at least one key to extract")
-    return _map_items(_iterate(stream, "tuples"), "tuples",
-                      _select(list(keys)))
+    params = _tuples_params(keys)
+    return start_map("tuples", stream, params, None,
+                  _mapper("tuples", _select(list(keys))))
 
 
 def _select(keys):
@@ -313,7 +350,7 @@ def _select(keys):
     return itemgetter(keys)
 
 
-def _map_items(items, name, func):
+def _map_items(items, progress, name, func):
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise _not_a_dict(item, index, name)
@@ -322,9 +359,40 @@ def _map_items(items, name, func):
         except KeyError as exc:
             raise _missing_key(item, exc.args[0], index, name) from None
         yield value
+    progress.done = True
 
 
-@_wrappable
+def _keras_args(inputs, outputs):
+    if all(side is None or (isinstance(side, (list, tuple)) and not side)
+           for side in (inputs, outputs)):
+        raise PescadorError(
+            "keras_tuples: give inputs, outputs or both (a key or a list of "
+            "keys); got inputs={!r}, outputs={!r}".format(inputs, outputs))
+    for name, side in (("inputs", inputs), ("outputs", outputs)):
+        if not isinstance(side, (list, tuple)):
+            try:
+                hash(side)
+            except TypeError:
+                raise PescadorError(
+                    "keras_tuples: invalid {}={!r} ({}): expected None, a "
+                    "key or a list of keys".format(
+                        name, side, type(side).__name__)) from None
+    get_x, get_y = _select(inputs), _select(outputs)
+    return ({"inputs": describe_keys(inputs),
+             "outputs": describe_keys(outputs)},
+            _mapper("keras_tuples", lambda item: (get_x(item), get_y(item))))
+
+
+def _resume_keras_tuples(state: Dict[str, Any], stream: Iterable[Any],
+                         inputs: _Keys = None, outputs: _Keys = None
+                         ) -> Iterator[Tuple[Any, Any]]:
+    """`keras_tuples` continuing from ``state`` (what `get_state` gave)."""
+    params, run = _keras_args(inputs, outputs)
+    state = check_map_state(state, "keras_tuples", params, ("input",))
+    return start_map("keras_tuples", stream, params, state, run)
+
+
+@wrappable(_resume_keras_tuples)
 def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
                  outputs: _Keys = None) -> Iterator[Tuple[Any, Any]]:
     """Turn each dict item into an ``(inputs, outputs)`` pair, as Keras
@@ -343,7 +411,8 @@ def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
     Returns
     -------
     generator of tuple
-        ``(x, y)`` for each item.
+        ``(x, y)`` for each item. Resumable (see `pescador.get_state`) when
+        ``stream`` is a `Streamer`, a mux or a list, as `tuples` is.
 
     Raises
     ------
@@ -376,28 +445,34 @@ def keras_tuples(stream: Iterable[Any], inputs: _Keys = None,
     must contain objects that are subclass of tf.TypeSpec but found <class
     'list'>"). A one-element tuple feeds a single-input model.
     """
-    if all(side is None or (isinstance(side, (list, tuple)) and not side)
-           for side in (inputs, outputs)):
-        raise PescadorError(
-            "keras_tuples: give inputs, outputs or both (a key or a list of "
-            "keys); got inputs={!r}, outputs={!r}".format(inputs, outputs))
-    for name, side in (("inputs", inputs), ("outputs", outputs)):
-        if not isinstance(side, (list, tuple)):
-            try:
-                hash(side)
-            except TypeError:
-                raise PescadorError(
-                    "keras_tuples: invalid {}={!r} ({}): expected None, a "
-                    "key or a list of keys".format(
-                        name, side, type(side).__name__)) from None
-    get_x, get_y = _select(inputs), _select(outputs)
-    return _map_items(_iterate(stream, "keras_tuples"), "keras_tuples",
-                      lambda item: (get_x(item), get_y(item)))
+    params, run = _keras_args(inputs, outputs)
+    return start_map("keras_tuples", stream, params, None, run)
 
 
 # -- cache ----------------------------------------------------------------
 
-@_wrappable
+def _cache_args(n_cache, prob, random_state):
+    n_cache = _check_positive_int(n_cache, "n_cache", "cache")
+    if not (_is_number(prob) and 0 < prob <= 1):
+        raise PescadorError(
+            "cache: invalid prob={!r} ({}): expected a number in (0, "
+            "1]".format(prob, type(prob).__name__))
+    rng = get_rng(random_state)
+    return ({"n_cache": n_cache, "prob": float(prob),
+             "seeded": random_state is not None}, rng)
+
+
+def _resume_cache(state: Dict[str, Any], stream: Iterable[Any],
+                  n_cache: int, prob: float = 0.5,
+                  random_state: RandomStateLike = None) -> Iterator[Any]:
+    """`cache` continuing from ``state`` (what `get_state` gave)."""
+    params, rng = _cache_args(n_cache, prob, random_state)
+    state = check_map_state(state, "cache", params,
+                            ("origin", "slots", "block"))
+    return start_cache(stream, params, rng, state)
+
+
+@wrappable(_resume_cache)
 def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
           random_state: RandomStateLike = None) -> Iterator[Any]:
     """Reuse items from a small cache to stretch a slow stream.
@@ -426,7 +501,9 @@ def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
     generator
         Ends when a fresh item is needed and ``stream`` has none left: every
         item of a finite ``stream`` is yielded at least once, and the first
-        occurrences come in the source order.
+        occurrences come in the source order. Resumable (see
+        `pescador.get_state`) when ``stream`` is a `Streamer`, a mux or a
+        list; see Notes for what that costs.
 
     Raises
     ------
@@ -447,41 +524,46 @@ def cache(stream: Iterable[Any], n_cache: int, prob: float = 0.5,
     True
     >>> list(pescador.cache(range(5), 2, prob=1))
     [0, 1, 2, 3, 4]
+
+    Checkpoint and resume:
+
+    >>> stream = pescador.Streamer(pescador.cache, range(10), 3, 0.5, 0)
+    >>> running = stream.iterate()
+    >>> head = [next(running) for _ in range(6)]
+    >>> state = pescador.get_state(running)
+    >>> head + list(stream.iterate(state=state)) == out
+    True
+
+    Notes
+    -----
+    Checkpoint and resume. The state holds the *positions* of the cached
+    items in the input's iteration (not the items), an *origin* (the
+    input's state at a position at or before all of them), and the random
+    generator's state before its first block of 256 steps' draws, with the
+    number of blocks and steps used. Resuming re-runs the input from the
+    origin up to the checkpoint, keeping the cached items as they come by
+    (and draws the blocks again, about 4 microseconds each).
+
+    The origin is the start of the input's iteration (with the state of
+    the epoch generators of the seeded muxes in it, so that the same epoch
+    is drawn again) until the cache has pulled ``S = max(8192, 4 *
+    n_cache)`` items; from then on, every ``S`` items pulled, the cache
+    records the input's state as a candidate, which becomes the origin
+    once every item cached before it has been replaced. So resuming costs
+    every item the input produced before the checkpoint in this iteration
+    while that is fewer than about ``2 * S``, and in a long iteration at
+    most about ``2 * (S + A)``, where ``A`` is the age in items pulled of
+    the oldest cached item (about ``n_cache * ln(n_cache)`` on average),
+    plus what resuming the input from its state costs; never more than
+    the whole iteration so far. Recording a
+    candidate costs one `pescador.get_state` of the input per ``S`` items.
+
+    Exact when the input is exact (deterministic generators, seeded
+    muxes) and ``random_state`` is a seed or a generator. With
+    ``random_state=None`` (numpy's global generator, which is not part of
+    the state), the cache's contents and the input's position are
+    restored exactly, but the draws after the checkpoint come from the
+    global state of the new process, so the repeats differ.
     """
-    n_cache = _check_positive_int(n_cache, "n_cache", "cache")
-    if not (_is_number(prob) and 0 < prob <= 1):
-        raise PescadorError(
-            "cache: invalid prob={!r} ({}): expected a number in (0, "
-            "1]".format(prob, type(prob).__name__))
-    rng = get_rng(random_state)
-    return _cache(_iterate(stream, "cache"), n_cache, float(prob), rng)
-
-
-def _cache(items, n_cache, prob, rng):
-    slots = []
-    for item in islice(items, n_cache):
-        slots.append(item)
-        yield item
-    if len(slots) < n_cache:
-        return
-    end = object()
-    while True:
-        picks, fresh = _draw_steps(rng, n_cache, prob, _CACHE_BLOCK)
-        for slot, replace in zip(picks, fresh):
-            if replace:
-                item = next(items, end)
-                if item is end:
-                    return
-                slots[slot] = item
-            yield slots[slot]
-
-
-def _draw_steps(rng, n_cache, prob, size):
-    """The slots picked and the replace decisions for ``size`` steps, as
-    lists."""
-    if isinstance(rng, np.random.Generator):
-        picks, uniform = rng.integers(n_cache, size=size), rng.random(size)
-    else:
-        picks = rng.randint(n_cache, size=size)
-        uniform = rng.random_sample(size)
-    return picks.tolist(), (uniform < prob).tolist()
+    params, rng = _cache_args(n_cache, prob, random_state)
+    return start_cache(stream, params, rng, None)
