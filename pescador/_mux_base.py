@@ -170,6 +170,7 @@ def _activation_source(streamer, parent, path=None, state=None):
         return _Slot(streamer, source, active, active._path[-1])
     if (type(streamer) is Streamer and not streamer.kwargs
             and inspect.isgeneratorfunction(streamer.streamer)
+            and not hasattr(streamer.streamer, "_pescador_resume")
             and (state is None or "skip" in state)):
         # Its activated copy would differ from it in nothing the generator
         # sees (args are shared, a function is not copied): skip the copy.

@@ -93,7 +93,12 @@ class _Position:
         if done:
             self.done = True
             if self.active is not None:
-                self.resume = self.active._final_state()
+                try:
+                    self.resume = self.active._final_state()
+                except PescadorError:
+                    # A stream that cannot checkpoint still runs to its
+                    # end; its get_state says why it cannot.
+                    self.resume = None
         self.active = self.counter = None
 
     def __call__(self):
@@ -333,20 +338,41 @@ class Streamer:
 
     def _next_state(self) -> Optional[Dict[str, Any]]:
         """On the original: what its next activation draws from, in the form
-        of `_final_state` (a mux's own generators), or None."""
-        return None
+        of `_final_state` (a mux's own generators), or None. A map passes
+        its input's on: the input is shared by every activation."""
+        source = self._map_input()
+        after = None if source is None else source._next_state()
+        return None if after is None else {"map_input": after}
 
     def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
         """Set up the iterations after the one whose activation state (or
-        `_final_state`) is ``state``, without running it. A Streamer over
-        another Streamer or a mux has nothing to do: each activation works
-        on a deep copy of it. A map (a function with a
-        ``_pescador_restore_epochs`` attribute) passes it on to its
-        input, which it shares between activations; see `BaseMux` for a
-        mux's own generators."""
-        restore = getattr(self.streamer, "_pescador_restore_epochs", None)
-        if state is not None and "inner" in state and restore is not None:
-            restore(state["inner"], *self.args, **self.kwargs)
+        `_final_state`, or `_next_state`) is ``state``, without running it.
+        A Streamer over another Streamer or a mux has nothing to do: each
+        activation works on a deep copy of it. A map passes the state of
+        its input on to the input, which its activations share; see
+        `BaseMux` for a mux's own generators."""
+        source = self._map_input()
+        if source is None or not isinstance(state, dict):
+            return
+        if "map_input" in state:
+            source._restore_epochs(state["map_input"])
+            return
+        inner = state.get("inner")
+        given = inner.get("input") if isinstance(inner, dict) else None
+        iteration = given.get("iterate") if isinstance(given, dict) else None
+        stream = (iteration.get("stream") if isinstance(iteration, dict)
+                  else None)
+        if isinstance(stream, dict) and "next" in stream:
+            stream = stream["next"]
+        source._restore_epochs(stream)
+
+    def _map_input(self) -> Optional["Streamer"]:
+        """The input stream of a map (a function with
+        ``_pescador_resume``) given a Streamer as its first argument."""
+        if not hasattr(self.streamer, "_pescador_resume"):
+            return None
+        stream = self.args[0] if self.args else self.kwargs.get("stream")
+        return stream if isinstance(stream, Streamer) else None
 
     def __deepcopy__(self, memo):
         clone = self.__class__.__new__(self.__class__)

@@ -371,11 +371,7 @@ def mux_of_maps():
 
 @pytest.mark.parametrize("second", [
     False,
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=(
-        "core: a mux opens a Streamer of a map through its fast path (as a "
-        "generator function), so the slot's state is {'skip': n} and the "
-        "map's own mux restarts at its first epoch; fixed by skipping the "
-        "fast path for a streamer with _pescador_resume"))),
+    True,
 ])
 def test_mux_of_maps_resumes(second):
     stream = mux_of_maps()
@@ -390,10 +386,6 @@ def test_mux_of_maps_resumes(second):
     assert_same(head + rest, expected)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: the state of an iteration that has not started (or has ended) "
-    "is {'stream': None}, without the epoch generators of the seeded "
-    "muxes in the stream, so a fresh process draws their first epoch"))
 def test_checkpoint_before_the_first_item_of_a_later_iteration():
     stream = rs.build("buffer", "shuffled")
     expected = [list(stream.iterate(max_iter=EPOCH)) for _ in range(2)][1]
