@@ -8,7 +8,7 @@ from typing import (Any, Callable, Dict, Literal, Optional,
                     TypeVar)
 
 from .exceptions import PescadorError
-from ._position import _check_state, _Limited, _Position
+from ._position import _check_state, _Iteration, _Limited, _Position
 from .state import (check_keys, get_state, is_registered, mismatch,
                     register, skip)
 from .util import _is_int
@@ -313,8 +313,9 @@ class Streamer:
         Returns
         -------
         iterator
-            A generator; with ``max_iter``, an `itertools.islice` of one
-            that also has the generator's ``close()``.
+            An iterator that passes the source's items on in C (an
+            `itertools.chain`; with ``max_iter``, an `itertools.islice` of
+            one), with a generator's ``close()`` to stop early.
 
         Raises
         ------
@@ -348,14 +349,18 @@ class Streamer:
             # A state taken before the iteration started.
             self._restore_epochs(position.resume["next"])
             position.resume = None
+        iteration = _Iteration.of(run(max_iter, position))
         if max_iter is None:
-            return register(run(max_iter, position), position)
+            return register(iteration, position)
         if state is not None and position.base >= max_iter:
             # Nothing is left to run: set up the epochs after it now.
             self._restore_epochs(position.resume)
-        limited = _Limited(run(max_iter, position),
-                           max(max_iter - position.base, 0))
+        limited = _Limited(iteration, max(max_iter - position.base, 0))
         return register(limited, position)
+
+    # `_iterate` and `_cycle` are generators of iterators, one per
+    # activation, whose items `_Iteration` passes on: each resumes only
+    # between activations, to open and close them.
 
     def _iterate(self, max_iter, position):
         # max_iter is a hint for subclasses that can stop at the source
@@ -365,7 +370,7 @@ class Streamer:
             return
         active = self._enter(position.resume)
         try:
-            yield from position.start(active)
+            yield position.start(active)
             position.end(done=True)
         finally:
             self._exit(active, position)
@@ -384,9 +389,8 @@ class Streamer:
         Returns
         -------
         iterator
-            A generator (with ``max_iter``, a closeable islice of one, as
-            for `iterate`). Ends only if ``max_iter`` is reached, or if a restart of the
-            stream yields nothing at all (like `itertools.cycle` of an empty
+            As for `iterate`. Ends only if ``max_iter`` is reached, or if a
+            restart of the stream yields nothing at all (like `itertools.cycle` of an empty
             iterable), so that an empty stream never hangs the caller.
 
         Examples
@@ -413,8 +417,8 @@ class Streamer:
                     # A fresh pass that yields nothing ends the cycle.
                     position.end(done=not resumed)
                     continue
-                yield first
-                yield from items
+                yield (first,)
+                yield items
                 position.end()
             finally:
                 self._exit(active, position)

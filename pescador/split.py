@@ -222,7 +222,7 @@ class EpochStreamer(Streamer):
             self._resumed(active)
         self.active += 1
         try:
-            yield from position.start(active)
+            yield position.start(active)
             position.end(done=True)
         finally:
             self._exit(active, position)
