@@ -8,8 +8,7 @@ from typing import Any, List
 
 import numpy as np
 
-from ._maps_state import (MapInput, encode_epochs, epoch_states, map_state,
-                          no_items, restore_epochs, seeded_muxes)
+from ._maps_state import MapInput, map_state, no_items
 from .exceptions import PescadorError
 from .state import decode_rng, encode_rng_state, register
 
@@ -56,13 +55,12 @@ def start_cache(stream, params, rng, state):
     """The registered generator of `cache`, fresh or continuing from
     ``state`` (checked)."""
     if state is None:
-        # The input's epoch generators before it starts: re-running it
-        # from its start must draw the same epoch.
-        epochs = encode_epochs(epoch_states(seeded_muxes(stream)))
         source = MapInput(stream, "cache")
+        # The input's state before its first item holds the generators its
+        # epoch draws from, so re-running it from there draws it again.
         start = _resumable_state(source)
         progress = _CacheProgress(None if start is None else {
-            "input": start, "epochs": epochs, "position": 0}, [], False)
+            "input": start, "position": 0}, [], False)
         generator = _cache(source, params, rng, progress, [], None)
     else:
         positions = _check_positions(state["slots"], params["n_cache"])
@@ -72,8 +70,6 @@ def start_cache(stream, params, rng, state):
             source, generator = None, no_items()
         else:
             # Re-run the input from the origin to get the cached items.
-            if origin["epochs"] is not None:
-                restore_epochs(stream, origin["epochs"], "cache")
             source = MapInput(stream, "cache", origin["input"])
             slots = _rederive(source.items, positions, origin["position"])
             block = _resume_block(rng, params, progress, state["block"])
@@ -144,8 +140,7 @@ def _move_origin(progress, source, pulled, spacing):
         progress.origin = candidate
         candidate = None
     if candidate is None:
-        progress.candidate = {"input": source.state(), "epochs": None,
-                              "position": pulled}
+        progress.candidate = {"input": source.state(), "position": pulled}
 
 
 def _draw_block(rng, params, progress):
@@ -209,14 +204,12 @@ def _check_positions(positions, n_cache):
 
 def _check_origin(origin, positions):
     """The ``origin`` of a cache state, checked against its ``positions``."""
-    if not (isinstance(origin, dict) and set(origin) == {
-            "input", "epochs", "position"}
+    if not (isinstance(origin, dict) and set(origin) == {"input", "position"}
             and type(origin["position"]) is int
             and 0 <= origin["position"] <= min(positions, default=0)):
         raise PescadorError(
             "Invalid state for cache: origin={:.200}, expected a dict with "
-            "keys input, epochs, position (at or before the cached "
-            "items)".format(repr(origin)))
+            "keys input, position (at or before the cached items)".format(repr(origin)))
     return origin
 
 

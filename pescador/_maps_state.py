@@ -11,16 +11,13 @@ checkpoint ``Streamer(map, ...)`` like any stream.
 
 import functools
 from itertools import compress, repeat
-from typing import (Any, Callable, Dict, Iterator, List, Optional,
+from typing import (Any, Callable, Dict, Iterator, Optional,
                     Sequence, TypeVar)
 
-import numpy as np
 
-from ._mux_base import BaseMux
 from .core import Streamer
 from .exceptions import PescadorError
-from .state import (BIG, counted, decode_rng, encode_rng_state,
-                    get_state, mismatch, register, skip)
+from .state import (BIG, counted, get_state, mismatch, register, skip)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -234,57 +231,3 @@ def describe_keys(keys: Any) -> Any:
     if keys is None or isinstance(keys, (str, int, float, bool)):
         return keys
     return repr(keys)
-
-
-# -- the epoch generators of the seeded muxes in an input -------------------
-
-def seeded_muxes(stream: Any) -> List[Any]:
-    """The seeded muxes that iterating ``stream`` draws epochs from, in the
-    order of a depth-first walk: the muxes in it, their streamers, and the
-    Streamers that a Streamer is built from (its source, args and kwargs,
-    e.g. the mux under a map)."""
-    found: List[Any] = []
-    seen = set()
-    stack = [stream]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, BaseMux):
-            if node.random_state is not None:
-                found.append(node)
-            children = (node.streamers if isinstance(node.streamers, list)
-                        else [])
-        elif isinstance(node, Streamer):
-            children = [node.streamer, *node.args, *node.kwargs.values()]
-        else:
-            continue
-        stack.extend(reversed([child for child in children
-                               if isinstance(child, Streamer)]))
-    return found
-
-
-def epoch_states(muxes: List[Any]) -> List[Any]:
-    """The raw states of the epoch generators of ``muxes`` (the seeded
-    ones that `seeded_muxes` found)."""
-    return [mux.rng.bit_generator.state
-            if isinstance(mux.rng, np.random.Generator)
-            else mux.rng.get_state(legacy=False) for mux in muxes]
-
-
-def encode_epochs(states: List[Any]) -> List[Any]:
-    """`epoch_states` in JSON types."""
-    return [encode_rng_state(state) for state in states]
-
-
-def restore_epochs(stream: Any, epochs: Any, name: str) -> None:
-    """Set the epoch generators of the seeded muxes in ``stream`` to
-    ``epochs`` (what `encode_epochs` gave for an equal stream)."""
-    muxes = seeded_muxes(stream)
-    if not isinstance(epochs, list) or len(epochs) != len(muxes):
-        raise mismatch("the input of {} with seeded muxes".format(name),
-                       len(muxes), len(epochs) if isinstance(
-                           epochs, list) else epochs)
-    for mux, epoch in zip(muxes, epochs):
-        decode_rng(mux.rng, epoch, repr(mux))
