@@ -165,9 +165,12 @@ class Streamer:
     def __enter__(self: _S) -> _S:
         return self._enter()
 
-    def _enter(self: _S, state: Optional[Dict[str, Any]] = None) -> _S:
+    def _enter(self: _S, state: Optional[Dict[str, Any]] = None,
+               max_iter: Optional[int] = None) -> _S:
         """Activate: a fresh activation, or one continuing from the
-        activation ``state`` (see `_state`)."""
+        activation ``state`` (see `_state`). ``max_iter`` is a hint for
+        subclasses that can stop at the source (ZMQStreamer's workers); the
+        iteration applies the limit itself."""
         active = self._activate()
         active.stream_ = (active._source() if state is None
                           else active._resume(state))
@@ -363,12 +366,10 @@ class Streamer:
     # between activations, to open and close them.
 
     def _iterate(self, max_iter, position):
-        # max_iter is a hint for subclasses that can stop at the source
-        # (ZMQStreamer's worker); iterate() applies the limit itself.
         if position.done:
             self._restore_epochs(position.resume)
             return
-        active = self._enter(position.resume)
+        active = self._enter(position.resume, max_iter)
         try:
             yield position.start(active)
             position.end(done=True)
@@ -425,7 +426,7 @@ class Streamer:
 
     def _exit(self, active, position=None):
         """End the activation ``active`` of an iteration: close its source
-        (which `yield from` a counting map would not do) and count it off."""
+        (the counting iterator over it would not) and count it off."""
         if position is not None and position.counter is not None:
             position.closed = True      # closed before its end
         close = getattr(active.stream_, "close", None)

@@ -202,30 +202,16 @@ class EpochStreamer(Streamer):
         self.epoch += 1
         return active
 
-    def _enter(self, state: Optional[Dict[str, Any]] = None
-               ) -> "EpochStreamer":
-        active = super()._enter(state)
-        if state is not None:
-            self._resumed(active)
-        return active
-
-    def _iterate(self, max_iter: Optional[int],
-                 position: Any) -> Iterator[Any]:
-        if position.done:
-            self._restore_epochs(position.resume)
-            return
+    def _enter(self, state: Optional[Dict[str, Any]] = None,
+               max_iter: Optional[int] = None) -> "EpochStreamer":
         active = self._activate()
-        if position.resume is None:
+        if state is None:
             active.stream_ = active._source(max_iter)
         else:
-            active.stream_ = active._resume(position.resume, max_iter)
+            active.stream_ = active._resume(state, max_iter)
             self._resumed(active)
         self.active += 1
-        try:
-            yield position.start(active)
-            position.end(done=True)
-        finally:
-            self._exit(active, position)
+        return active
 
     def _final_state(self) -> Optional[Dict[str, Any]]:
         return {"epoch": self.epoch}
