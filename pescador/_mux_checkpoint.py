@@ -39,8 +39,8 @@ class Checkpoints(MuxNode):
     # Whether to log activations (debug): read once per activation of the
     # mux, so that a disabled log costs one attribute test per opened slot.
     _debug = False
-    # The open slots: (streamer, its live iterator) or None; and the `next`
-    # of each (an empty slot's always raises StopIteration).
+    # The open slots (a `_Slot` each, or None) and the `next` of each (an
+    # empty slot's always raises StopIteration).
     _slots: List[Optional[_Slot]]
     _nexts: List[Callable[[], Any]]
     # Defined by BaseMux: closing a slot, and the policy's two hooks.
@@ -132,21 +132,22 @@ class Checkpoints(MuxNode):
         }
         if not self._path:
             state["seeds"] = [self._seeds[id(m)] for m in self._tree]
-            state["epochs"] = [encode_rng(m.rng) for m in self._tree]
+            state.update(self._epochs(self._tree))
         return state
 
-    def _final_state(self) -> Optional[Dict[str, Any]]:
-        """On the outermost activation, once it has ended: the state of each
-        seeded mux's own generator, which the epochs after it draw from."""
-        if self._path:
-            return None
+    def _epochs(self, tree: List[Any]) -> Dict[str, Any]:
+        """The state of the own generator of each seeded mux of ``tree``,
+        which the epochs draw from, as `_restore_epochs` takes it."""
         return {"mux": type(self).__name__,
-                "epochs": [encode_rng(m.rng) for m in self._tree]}
+                "epochs": [encode_rng(m.rng) for m in tree]}
+
+    def _final_state(self) -> Optional[Dict[str, Any]]:
+        """On the outermost activation, once it has ended: what the epochs
+        after it draw from."""
+        return None if self._path else self._epochs(self._tree)
 
     def _next_state(self) -> Optional[Dict[str, Any]]:
-        return {"mux": type(self).__name__,
-                "epochs": [encode_rng(m.rng)
-                           for m in _seeds(self, draw=False)[1]]}
+        return self._epochs(_seeds(self, draw=False)[1])
 
     def _restore_epochs(self, state: Optional[Dict[str, Any]]) -> None:
         """Set each seeded mux's own generator of the tree to where the
