@@ -20,6 +20,8 @@ from the same point.
 """
 
 from dataclasses import dataclass
+from itertools import compress, cycle, repeat
+from operator import length_hint
 from typing import (
     Any, Dict, Generator, Iterable, Iterator, List, Optional, Sequence,
     Tuple, TypeVar)
@@ -28,8 +30,8 @@ import numpy as np
 
 from ._mux_base import _BLOCK
 from .exceptions import PescadorError
-from .state import (check_keys, decode_rng, encode_rng_state, mismatch,
-                    register)
+from .state import (BIG, check_keys, counted, decode_rng, encode_rng_state,
+                    mismatch, register, skip)
 
 __all__ = ["MergePlan", "merge"]
 
@@ -165,27 +167,38 @@ def merge(shares: Sequence[Iterable[T]],
 class _Position:
     """Where a merge is: what `pescador.get_state` reads off it.
 
-    ``live`` lists the shares still pulled; round-robin pulls
-    ``live[at]`` next. A weighted merge draws blocks of `_BLOCK` shares:
-    ``block`` is its generator's state before the current block, ``used``
-    the draws of it already used.
+    ``live`` lists the shares still pulled, in the order of the rotation
+    from where the current round started; ``rotation`` counts the pulls of
+    that round, so that the share pulled next is derived, not stored per
+    item. A weighted merge draws blocks of `_BLOCK` shares: ``block`` is its
+    generator's state before the current block, ``used`` the draws of it
+    used before ``draws`` (the iterator over the rest of the block, whose
+    remaining length tells how many more are).
     """
 
-    __slots__ = ("count", "weighted", "live", "at", "block", "used")
+    __slots__ = ("count", "weighted", "live", "rotation", "block", "used",
+                 "draws")
 
     def __init__(self, count: int, weights: Optional[List[float]]) -> None:
         self.count = count
         self.weighted = weights is not None
         self.live = list(range(count)) if weights is None else [
             k for k, weight in enumerate(weights) if weight > 0]
-        self.at = 0
-        self.block: Any = None  # a bit generator's state dict
+        self.rotation: Any = None   # a repeat counter, during a round
+        self.block: Any = None      # a bit generator's state dict
         self.used = 0
+        self.draws: Any = None      # an iterator over the block's draws
 
     def state(self) -> Dict[str, Any]:
-        live = self.live[self.at:] + self.live[:self.at]
+        live = self.live
+        if self.rotation is not None:
+            at = counted(self.rotation) % len(live)
+            live = live[at:] + live[:at]
+        used = self.used
+        if self.draws is not None:
+            used = _BLOCK - length_hint(self.draws)
         return {"weighted": self.weighted, "count": self.count,
-                "live": live, "used": self.used,
+                "live": live, "used": used,
                 "rng": None if self.block is None
                 else encode_rng_state(self.block)}
 
@@ -241,22 +254,19 @@ def _check_weights(weights: Sequence[float], n: int) -> List[float]:
 
 def _round_robin(iterators: List[Iterator[T]],
                  position: _Position) -> Iterator[T]:
-    """Pull ``live[at]`` next, moving ``at`` on; drop a share that ends
-    (the one after it is next). Also the last share of a weighted merge,
-    which needs no draw."""
+    """One item from each share in turn, in C (the itertools "roundrobin"
+    recipe); a share that ends is dropped, and the round goes on from the
+    one after it. Also the last share of a weighted merge, which needs no
+    draw."""
     live = position.live
     while live:
-        nexts = [iterators[k].__next__ for k in live]
-        last = len(live) - 1
-        at = position.at
-        try:
-            while True:
-                item = nexts[at]()
-                position.at = at = at + 1 if at < last else 0
-                yield item
-        except StopIteration:
-            del live[at]
-            position.at = at if at < last else 0
+        position.rotation = rotation = repeat(True, BIG)
+        yield from map(next, compress(cycle([iterators[k] for k in live]),
+                                      rotation))
+        # The rotation counted the pull that found the share's end too.
+        ended = (counted(rotation) - 1) % len(live)
+        live[:] = live[ended + 1:] + live[:ended]
+    position.rotation = None
 
 
 def _weighted(iterators: List[Iterator[T]], weights: List[float],
@@ -272,20 +282,20 @@ def _weighted(iterators: List[Iterator[T]], weights: List[float],
             if position.block is None:  # a new block (else resumed)
                 position.block = rng.bit_generator.state
                 position.used = 0
-            draws = np.searchsorted(bounds, rng.random(_BLOCK), "right")
-            used = position.used
-            for k in draws[used:].tolist():
+            draws = iter(np.searchsorted(bounds, rng.random(_BLOCK),
+                                         "right").tolist())
+            position.draws = skip(draws, position.used, "a block of draws")
+            for k in draws:
                 try:
                     item = nexts[k]()
                 except StopIteration:
                     ended = k
                     break
-                position.used = used = used + 1
                 yield item
-            position.block = None
+            position.block = position.draws = None
         # Renormalise over the shares still running; the rest of the block
         # of draws is dropped, which keeps the order reproducible.
         del live[ended]
-    position.block, position.used, position.at = None, 0, 0
+    position.block, position.used = None, 0
     # No draw is needed for the last share.
     yield from _round_robin(iterators, position)
