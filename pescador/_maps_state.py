@@ -17,7 +17,8 @@ from typing import (Any, Callable, Dict, Iterator, Optional,
 
 from .core import Streamer
 from .exceptions import PescadorError
-from .state import (BIG, counted, get_state, mismatch, register, skip)
+from .state import (BIG, check_fits, counted, get_state, mismatch,
+                    register, skip)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -216,10 +217,8 @@ def check_map_state(state: Any, name: str, params: Dict[str, Any],
         raise PescadorError(
             "Invalid state for {}: it lacks {}; pass what "
             "pescador.get_state returned".format(name, ", ".join(missing)))
-    for key, value in params.items():
-        if state[key] != value:
-            raise mismatch("{} with {}=".format(name, key), value,
-                           state[key])
+    check_fits(*(("{} with {}=".format(name, key), value, state[key])
+                 for key, value in params.items()))
     return state
 
 

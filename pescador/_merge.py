@@ -30,7 +30,7 @@ import numpy as np
 
 from ._mux_base import _BLOCK
 from .exceptions import PescadorError
-from .state import (BIG, check_keys, counted, decode_rng, encode_rng_state,
+from .state import (BIG, check_fits, check_keys, counted, decode_rng, encode_rng_state,
                     mismatch, register, skip)
 
 __all__ = ["MergePlan", "merge"]
@@ -206,12 +206,9 @@ class _Position:
                 rng: Optional[np.random.Generator]) -> None:
         check_keys(state, ("weighted", "count", "live", "rng", "used"),
                    "a merge")
-        for what, expected, got in [
-                ("a merge of shares", self.count, state["count"]),
-                ("a weighted merge (True) or round-robin (False)",
-                 self.weighted, state["weighted"])]:
-            if expected != got:
-                raise mismatch(what, expected, got)
+        check_fits(("a merge of shares", self.count, state["count"]),
+                   ("a weighted merge (True) or round-robin (False)",
+                    self.weighted, state["weighted"]))
         live = state["live"]
         if not (isinstance(live, list) and set(live) <= set(self.live)
                 and len(set(live)) == len(live)):

@@ -11,7 +11,8 @@ import numpy as np
 from ._mux_tree import (MuxNode, _Slot, _activation_source, _encode_before,
                         _name, _seeds)
 from .core import Streamer
-from .state import check_keys, decode_rng, encode_rng, mismatch, skip
+from .state import (check_fits, check_keys, decode_rng, encode_rng,
+                    mismatch, skip)
 
 if TYPE_CHECKING:
     from ._mux_base import BaseMux  # noqa: F401
@@ -155,9 +156,7 @@ class Checkpoints(MuxNode):
         if state is None:
             return
         state = check_keys(state, ("mux", "epochs"), repr(self))
-        if state["mux"] != type(self).__name__:
-            raise mismatch("a mux of type", type(self).__name__,
-                           state["mux"])
+        check_fits(("a mux of type", type(self).__name__, state["mux"]))
         tree = _seeds(self, draw=False)[1]
         if len(tree) != len(state["epochs"]):
             raise mismatch("a tree of seeded muxes", len(tree),
@@ -170,12 +169,9 @@ class Checkpoints(MuxNode):
         to go on with."""
         state = check_keys(state, ("mux", "n", "rng", "blocks", "opened",
                                    "slots", "policy"), repr(self))
-        if state["mux"] != type(self).__name__:
-            raise mismatch("a mux of type", type(self).__name__,
-                           state["mux"])
         n = len(self.streamers) if isinstance(self.streamers, list) else None
-        if state["n"] != n:
-            raise mismatch("a mux of streamers", n, state["n"])
+        check_fits(("a mux of type", type(self).__name__, state["mux"]),
+                   ("a mux of streamers", n, state["n"]))
         if not self._path:
             seeds = check_keys(state, ("seeds", "epochs"), repr(self))
             if len(seeds["seeds"]) != len(self._tree):

@@ -6,7 +6,7 @@ from itertools import chain, compress, islice, repeat
 from typing import Any, Generator, cast
 
 from .exceptions import PescadorError
-from .state import BIG, VERSION, check_keys, counted, mismatch
+from .state import BIG, VERSION, check_fits, check_keys, counted, mismatch
 
 
 class _Iteration(chain):
@@ -136,10 +136,8 @@ def _check_state(streamer, state, call, max_iter):
     if state["pescador_state"] != VERSION:
         raise mismatch("the state format version", VERSION,
                        state["pescador_state"])
-    for what, expected, got in [
-            ("a stream of type", type(streamer).__name__, state["streamer"]),
-            ("a call of", call, state["call"]),
-            ("an iteration with max_iter", max_iter, state["max_iter"])]:
-        if expected != got:
-            raise mismatch(what, expected, got)
+    check_fits(
+        ("a stream of type", type(streamer).__name__, state["streamer"]),
+        ("a call of", call, state["call"]),
+        ("an iteration with max_iter", max_iter, state["max_iter"]))
     return state

@@ -131,6 +131,14 @@ def mismatch(what: str, expected: Any, got: Any) -> PescadorError:
         " this stream has {!r}".format(what, got, expected))
 
 
+def check_fits(*checks: "tuple") -> None:
+    """Raise `mismatch` for the first ``(what, expected, got)`` of
+    ``checks`` whose values differ."""
+    for what, expected, got in checks:
+        if expected != got:
+            raise mismatch(what, expected, got)
+
+
 def check_keys(state: Any, keys: "tuple", what: str) -> Dict[str, Any]:
     """``state`` if it is a dict with ``keys``; else `PescadorError`."""
     if not isinstance(state, dict) or any(k not in state for k in keys):

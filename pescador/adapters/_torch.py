@@ -10,7 +10,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from ..core import Streamer, check_max_iter
 from ..exceptions import DataError, PescadorError
-from ..state import check_keys, get_state, mismatch
+from ..state import check_fits, check_keys, get_state, mismatch
 from ..util import _is_int
 from ..split import check_epoch, mux_size, shard, split_count
 
@@ -251,14 +251,12 @@ class TorchDataset(IterableDataset):
         True
         """
         state = check_keys(state_dict, _STATE_KEYS, "TorchDataset")
-        for what, expected, got in [
-                ("a TorchDataset state of version", _VERSION,
-                 state["torch_dataset"]),
-                ("a TorchDataset with max_iter", self.max_iter,
-                 state["max_iter"]),
-                ("a TorchDataset with cycle", self.cycle, state["cycle"])]:
-            if expected != got:
-                raise mismatch(what, expected, got)
+        check_fits(
+            ("a TorchDataset state of version", _VERSION,
+             state["torch_dataset"]),
+            ("a TorchDataset with max_iter", self.max_iter,
+             state["max_iter"]),
+            ("a TorchDataset with cycle", self.cycle, state["cycle"]))
         share = state["share"]
         if share is not None and not (
                 isinstance(share, list) and len(share) == 2
